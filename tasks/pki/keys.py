@@ -67,8 +67,11 @@ def to_pem(key: PrivateKey) -> bytes:
     )
 
 
-def load_pem(data: bytes) -> PrivateKey:
-    key = serialization.load_pem_private_key(data, password=None)
+def load_pem(data: bytes, validate: bool = False) -> PrivateKey:
+    """Parse a PEM key. RSA's consistency check costs ~50 ms a key, so up-to-date checks skip it
+    (they compare public keys); ``verify`` validates fully."""
+    key = serialization.load_pem_private_key(
+        data, password=None, unsafe_skip_rsa_key_validation=not validate)
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise ValueError(f"unsupported key type {type(key).__name__}")
     return key

@@ -82,7 +82,8 @@ def read_jks(data: bytes, password: str) -> StoreContents:
     for alias, pk in store.private_keys.items():
         if not pk.is_decrypted():
             pk.decrypt(password)
-        key = serialization.load_der_private_key(pk.pkey_pkcs8, None)
+        key = serialization.load_der_private_key(pk.pkey_pkcs8, None,
+                                                 unsafe_skip_rsa_key_validation=True)
         chain = [x509.load_der_x509_certificate(c[1]) for c in pk.cert_chain]
         out.key_entries[alias] = (key, chain)  # type: ignore[assignment]
     for alias, tc in store.certs.items():
@@ -103,3 +104,37 @@ def read_pkcs12(data: bytes, password: str) -> StoreContents:
         for c in p12.additional_certs:
             out.trusted[(c.friendly_name or b"").decode()] = c.certificate
     return out
+
+
+def _same(a: x509.Certificate, b: x509.Certificate) -> bool:
+    return _der(a) == _der(b)
+
+
+def keystore_problems(got: StoreContents, alias: str, key: keys.PrivateKey,
+                      chain: list[x509.Certificate]) -> list[str]:
+    """Exactly one PrivateKeyEntry named alias, holding key, chain leaf then CA; nothing else."""
+    problems = []
+    if list(got.key_entries) != [alias] or got.trusted:
+        problems.append(f"holds keys {sorted(got.key_entries)} and trusted certificates "
+                        f"{sorted(got.trusted)}, expected exactly one key entry {alias!r}")
+    entry = got.key_entries.get(alias)
+    if entry is not None:
+        stored_key, stored_chain = entry
+        if stored_key is None or keys.public_der(stored_key) != keys.public_der(key):
+            problems.append(f"entry {alias!r} holds another private key")
+        if len(stored_chain) != len(chain) or not all(map(_same, stored_chain, chain)):
+            problems.append(f"entry {alias!r} does not hold the chain leaf, CA")
+    return problems
+
+
+def truststore_problems(got: StoreContents, alias: str, ca: x509.Certificate) -> list[str]:
+    """Exactly one trustedCertEntry, the CA, and no key entry."""
+    if got.key_entries or list(got.trusted) != [alias] or not _same(got.trusted[alias], ca):
+        return [f"holds keys {sorted(got.key_entries)} and trusted certificates "
+                f"{sorted(got.trusted)}, expected only the CA as {alias!r}"]
+    return []
+
+
+def pem_files(cert: x509.Certificate, ca: x509.Certificate) -> dict[str, bytes]:
+    """The PEM keystore's public files: chain (the CA), full chain (leaf then CA), CA."""
+    return {"chain": pem(ca), "fullchain": pem(cert) + pem(ca), "ca": pem(ca)}

@@ -1,0 +1,59 @@
+"""The PKI build as a doit graph: ca → keygen → csr → sign → stores → verify → manifest.
+
+Run `doit` to build everything, `doit sign:solr2` for one piece, `doit list` for every task.
+"""
+
+import sys
+
+from tasks import ca, config, csr, keygen, manifest, sign, stores, verify
+from tasks.adapters import fs
+from tasks.errors import ConfigError
+
+try:
+    CONFIG = config.load()
+except ConfigError as exc:
+    sys.exit("\n".join(f"error: {line}" for line in exc.problems))
+
+fs.ensure_dir(CONFIG.output)
+
+DOIT_CONFIG = {
+    "dep_file": str(fs.Layout(CONFIG.output).state_file),
+    "backend": "json",
+    "default_tasks": ["ca", "keygen", "csr", "sign", "stores", "verify", "manifest"],
+    "verbosity": 1,
+}
+
+
+def task_ca():
+    """the certificate authority (local, or in its own container)"""
+    yield from ca.tasks(CONFIG)
+
+
+def task_keygen():
+    """generate each component's private key"""
+    yield from keygen.tasks(CONFIG)
+
+
+def task_csr():
+    """make each component's certificate signing request"""
+    yield from csr.tasks(CONFIG)
+
+
+def task_sign():
+    """have the CA sign each component's certificate"""
+    yield from sign.tasks(CONFIG)
+
+
+def task_stores():
+    """package each component's keystore and truststore"""
+    yield from stores.tasks(CONFIG)
+
+
+def task_verify():
+    """check each component's chain, key, names, usages and stores"""
+    yield from verify.tasks(CONFIG)
+
+
+def task_manifest():
+    """write output/manifest.json"""
+    yield from manifest.tasks(CONFIG)

@@ -1,0 +1,206 @@
+"""The CA stages: ``ca_image`` (docker backend), ``ca`` (reuse or first-time create) and
+``new_ca`` (replace the CA on purpose). The CA is never regenerated implicitly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import common
+from .adapters import fs
+from .config import Config
+from .errors import CaError
+from .pki import keys, names, signer, stores
+
+CONTEXT = Path(__file__).resolve().parent.parent / "config" / "ca"
+_backend_cache: dict[str, str] = {}
+
+
+def backend(cfg: Config) -> str:
+    """The backend that holds (or will hold) the CA: the recorded one wins over ``auto``."""
+    key = str(cfg.output)
+    if key not in _backend_cache:
+        recorded = (fs.read(fs.Layout(cfg.output).ca_backend) or b"").decode().strip()
+        if cfg.backend != "auto":
+            _backend_cache[key] = cfg.backend
+        elif recorded:
+            _backend_cache[key] = recorded
+        else:
+            from .adapters import docker
+            _backend_cache[key] = "docker" if docker.engine_answers() else "local"
+    return _backend_cache[key]
+
+
+def image_id_file(layout: fs.Layout) -> Path:
+    return layout.ca_dir / "image.id"
+
+
+def _check_switch(cfg: Config, layout: fs.Layout, chosen: str) -> None:
+    recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    if recorded and recorded != chosen:
+        raise CaError(f"the CA in {layout.ca_dir} is held by the {recorded} backend but "
+                      f"{chosen} was chosen; two CAs are never mixed (set PKI_CA_BACKEND="
+                      f"{recorded}, or run `doit new_ca` to start a new {chosen} CA on purpose)")
+
+
+def _issued(layout: fs.Layout) -> list[Path]:
+    return sorted((layout.root / "components").glob("*/cert.pem"))
+
+
+def _refuse_silent_new_ca(layout: fs.Layout, missing: str) -> None:
+    issued = _issued(layout)
+    if issued:
+        raise CaError(f"{missing} is missing but {len(issued)} certificates issued by that CA "
+                      f"exist under {layout.root / 'components'}; a new CA is never created "
+                      "silently (restore it from backup, or run `doit new_ca`)")
+
+
+def local_ca_ok(cfg: Config) -> bool:
+    layout = common.layout(cfg)
+    cert, key = common.load_cert(layout.ca_cert), fs.read(layout.ca_key)
+    recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    if cert is None or key is None or recorded != "local":
+        return False
+    try:
+        return keys.public_der(keys.load_pem(key)) == keys.public_der(cert.public_key())
+    except ValueError:
+        return False
+
+
+def ensure_local_ca(cfg: Config, create: bool = False) -> None:
+    """Reuse the CA in output/ca; create it only when there has never been one."""
+    layout = common.layout(cfg)
+    _check_switch(cfg, layout, "local")
+    cert_data, key_data = fs.read(layout.ca_cert), fs.read(layout.ca_key)
+    if cert_data is None and key_data is None:
+        if not create:
+            _refuse_silent_new_ca(layout, str(layout.ca_cert))
+        key = keys.generate(cfg.ca.key)
+        cert = signer.create_ca(names.parse_subject(cfg.ca.subject), key, cfg.ca.validity_days,
+                                common.now())
+        fs.write(layout.ca_key, keys.to_pem(key), secret=True)
+        fs.write(layout.ca_cert, stores.pem(cert), secret=False)
+        print(f"ca: created a new local CA {cfg.ca.subject!r} in {layout.ca_dir}")
+    else:
+        for path, data in ((layout.ca_cert, cert_data), (layout.ca_key, key_data)):
+            if data is None:
+                raise CaError(f"{path} is missing or unreadable while the rest of the CA exists; "
+                              "the CA is never regenerated implicitly (restore it from backup, "
+                              "or run `doit new_ca`)")
+        load_local_signer(layout)
+    fs.write(layout.ca_backend, b"local\n", secret=False)
+
+
+def load_local_signer(layout: fs.Layout) -> signer.LocalSigner:
+    try:
+        cert = common.load_cert(layout.ca_cert)
+        if cert is None:
+            raise ValueError("not a PEM certificate")
+        key = keys.load_pem(fs.read(layout.ca_key) or b"")
+    except ValueError as exc:
+        raise CaError(f"{layout.ca_dir}: cannot read the CA: {exc} (restore it from backup, "
+                      "or run `doit new_ca`)") from None
+    if keys.public_der(key) != keys.public_der(cert.public_key()):
+        raise CaError(f"{layout.ca_key} does not belong to {layout.ca_cert} (restore the pair, "
+                      "or run `doit new_ca`)")
+    return signer.LocalSigner(key, cert)
+
+
+def docker_ca_ok(cfg: Config) -> bool:
+    from .adapters import docker
+    layout = common.layout(cfg)
+    image_id = (fs.read(image_id_file(layout)) or b"").decode().strip()
+    recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    if not image_id or recorded != "docker" or common.load_cert(layout.ca_cert) is None:
+        return False
+    try:
+        return docker.ca_running(docker.connect(), cfg.ca, image_id)
+    except Exception:  # noqa: BLE001 - any engine trouble means "run the action", which reports it
+        return False
+
+
+def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
+    """Start the CA container from the current image; create the CA inside only the first time."""
+    from .adapters import docker
+    layout = common.layout(cfg)
+    _check_switch(cfg, layout, "docker")
+    image_id = (fs.read(image_id_file(layout)) or b"").decode().strip()
+    existing = fs.read(layout.ca_cert)
+    allow = create or (existing is None and not _issued(layout))
+    client = docker.connect()
+    pem = docker.ensure_ca(client, cfg.ca, image_id, allow_create=allow)
+    if existing is not None and existing != pem:
+        raise CaError(f"the CA in container {cfg.ca.container} (volume {cfg.ca.volume}) is not "
+                      f"the CA in {layout.ca_cert}; two CAs are never mixed (restore the volume, "
+                      "or run `doit new_ca`)")
+    fs.write(layout.ca_cert, pem, secret=False)
+    fs.write(layout.ca_backend, b"docker\n", secret=False)
+
+
+def build_image(cfg: Config) -> None:
+    from .adapters import docker
+    layout = common.layout(cfg)
+    image_id = docker.build_ca_image(docker.connect(), CONTEXT, cfg.ca.image, cfg.ca.base_image)
+    fs.write(image_id_file(layout), image_id.encode() + b"\n", secret=False)
+
+
+def new_ca(cfg: Config) -> None:
+    """Retire the current CA (kept under output/ca.retired-<time>; a docker CA's volume is
+    removed) and create a new one with the configured backend."""
+    layout = common.layout(cfg)
+    chosen = backend(cfg) if cfg.backend != "auto" else None
+    if chosen is None:
+        from .adapters import docker
+        chosen = "docker" if docker.engine_answers() else "local"
+    recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    if recorded == "docker" or chosen == "docker":
+        from .adapters import docker
+        docker.remove_ca(docker.connect(), cfg.ca)
+    if layout.ca_dir.exists():
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        retired = layout.root / f"ca.retired-{stamp}"
+        layout.ca_dir.rename(retired)
+        print(f"new_ca: the old CA is kept in {retired}")
+    if chosen == "docker":
+        build_image(cfg)
+        ensure_docker_ca(cfg, create=True)
+    else:
+        ensure_local_ca(cfg, create=True)
+    print(f"new_ca: created a new {chosen} CA; `doit` now re-signs every certificate")
+
+
+def tasks(cfg: Config) -> Iterator[dict[str, Any]]:
+    layout = common.layout(cfg)
+    chosen = backend(cfg)
+    if chosen == "docker":
+        context = sorted(p for p in CONTEXT.rglob("*") if p.is_file())
+        yield {
+            "basename": "ca_image",
+            "doc": "build the CA image from config/ca (docker backend)",
+            "actions": [common.action("ca_image", None, build_image, cfg)],
+            "file_dep": context, "targets": [image_id_file(layout)],
+            "uptodate": [_config(cfg, "base_image", "image")], "clean": True,
+        }
+    yield {
+        "basename": "ca",
+        "doc": f"reuse the {chosen} CA, or create it the first time (never implicitly again)",
+        "actions": [common.action("ca", None, ensure_docker_ca if chosen == "docker"
+                                  else ensure_local_ca, cfg)],
+        "file_dep": [image_id_file(layout)] if chosen == "docker" else [],
+        "targets": [layout.ca_cert, layout.ca_backend],
+        "uptodate": [(docker_ca_ok if chosen == "docker" else local_ca_ok, [cfg])],
+    }
+    yield {
+        "basename": "new_ca",
+        "doc": "replace the CA on purpose (the old one is retired); then `doit` re-signs all",
+        "actions": [common.action("new_ca", None, new_ca, cfg)],
+        "uptodate": [False],
+    }
+
+
+def _config(cfg: Config, *fields: str) -> Any:
+    from doit.tools import config_changed
+    return config_changed({f: getattr(cfg.ca, f) for f in fields})
