@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from doit.exceptions import TaskFailed
 
 from .adapters import fs
@@ -55,7 +56,7 @@ def issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     """The certificate names this CA as issuer and carries a valid signature from its key."""
     try:
         cert.verify_directly_issued_by(ca)
-    except (ValueError, TypeError, x509.InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature):
         return False
     return True
 
