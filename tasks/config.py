@@ -163,6 +163,7 @@ def load(path: Path | None = None) -> Config:
     ca = _ca(r, r.table(data, "ca", _CA))
     profs = _profiles(r, data.get("profiles", {}))
     dialect = r.choice(settings, "settings", "database_dialect", DIALECTS, "db2", "PKI_DB_DIALECT")
+    backend = r.choice(settings, "settings", "ca_backend", BACKENDS, "auto", "PKI_CA_BACKEND")
     defaults = r.table(data, "defaults", _DEFAULTS)
     comps: dict[str, Component] = {}
     raw = data.get("components", {})
@@ -184,8 +185,7 @@ def load(path: Path | None = None) -> Config:
             comps[name] = comp
     if r.problems:
         raise ConfigError(list(dict.fromkeys(r.problems)))  # defaults are read per component
-    return Config(path, Path(output), r.choice(settings, "settings", "ca_backend", BACKENDS, "auto",
-                                               "PKI_CA_BACKEND"), dialect, renew, ca, profs, comps)
+    return Config(path, Path(output), backend, dialect, renew, ca, profs, comps)
 
 
 def _password_source(r: _Reader, table: dict[str, Any], prefix: str, base: Path,
