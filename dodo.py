@@ -1,11 +1,12 @@
-"""The PKI build as a doit graph: ca → keygen → csr → sign → stores → verify → manifest.
+"""The PKI build as a doit graph: ca_image → ca → keygen → csr → sign → stores → verify →
+manifest → deploy.
 
 Run `doit` to build everything, `doit sign:solr2` for one piece, `doit list` for every task.
 """
 
 import sys
 
-from tasks import ca, config, csr, keygen, manifest, sign, stores, verify
+from tasks import ca, config, csr, deploy, keygen, manifest, sign, stores, verify
 from tasks.adapters import fs
 from tasks.errors import ConfigError
 
@@ -19,7 +20,9 @@ fs.ensure_dir(CONFIG.output)
 DOIT_CONFIG = {
     "dep_file": str(fs.Layout(CONFIG.output).state_file),
     "backend": "json",
-    "default_tasks": ["ca", "keygen", "csr", "sign", "stores", "verify", "manifest"],
+    "default_tasks": (["ca_image"] if ca.backend(CONFIG) == "docker" else [])
+    + ["ca", "keygen", "csr", "sign", "stores", "verify", "manifest"]
+    + (["deploy"] if any(c.deploy for c in CONFIG.components.values()) else []),
     "verbosity": 1,
 }
 
@@ -57,3 +60,8 @@ def task_verify():
 def task_manifest():
     """write output/manifest.json"""
     yield from manifest.tasks(CONFIG)
+
+
+def task_deploy():
+    """copy each component's stores and the CA certificate into its containers"""
+    yield from deploy.tasks(CONFIG)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,22 @@ def backend(cfg: Config) -> str:
             from .adapters import docker
             _backend_cache[key] = "docker" if docker.engine_answers() else "local"
     return _backend_cache[key]
+
+
+def note(message: str) -> None:
+    """A line for the operator: on stderr, which doit shows at its default verbosity."""
+    print(message, file=sys.stderr)
+
+
+def why(cfg: Config) -> str:
+    """How the backend was chosen, for the operator."""
+    chosen = backend(cfg)
+    if cfg.backend != "auto":
+        return f"{chosen} (settings.ca_backend / PKI_CA_BACKEND)"
+    if (fs.read(fs.Layout(cfg.output).ca_backend) or b"").strip():
+        return f"{chosen} (auto: the existing CA's backend)"
+    return chosen + (" (auto: a Docker engine answered)" if chosen == "docker"
+                     else " (auto: no Docker engine answered)")
 
 
 def image_id_file(layout: fs.Layout) -> Path:
@@ -75,6 +91,7 @@ def ensure_local_ca(cfg: Config, create: bool = False) -> None:
     layout = common.layout(cfg)
     _check_switch(cfg, layout, "local")
     cert_data, key_data = fs.read(layout.ca_cert), fs.read(layout.ca_key)
+    note(f"ca: CA backend {why(cfg)}; files in {layout.ca_dir}")
     if cert_data is None and key_data is None:
         if not create:
             _refuse_silent_new_ca(layout, str(layout.ca_cert))
@@ -83,7 +100,7 @@ def ensure_local_ca(cfg: Config, create: bool = False) -> None:
                                 common.now())
         fs.write(layout.ca_key, keys.to_pem(key), secret=True)
         fs.write(layout.ca_cert, stores.pem(cert), secret=False)
-        print(f"ca: created a new local CA {cfg.ca.subject!r} in {layout.ca_dir}")
+        note(f"ca: created a new local CA {cfg.ca.subject!r} in {layout.ca_dir}")
     else:
         for path, data in ((layout.ca_cert, cert_data), (layout.ca_key, key_data)):
             if data is None:
@@ -131,6 +148,7 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
     existing = fs.read(layout.ca_cert)
     allow = create or (existing is None and not _issued(layout))
     client = docker.connect()
+    note(f"ca: CA backend {why(cfg)}; container {cfg.ca.container}, volume {cfg.ca.volume}")
     pem = docker.ensure_ca(client, cfg.ca, image_id, allow_create=allow)
     if existing is not None and existing != pem:
         raise CaError(f"the CA in container {cfg.ca.container} (volume {cfg.ca.volume}) is not "
@@ -163,13 +181,13 @@ def new_ca(cfg: Config) -> None:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         retired = layout.root / f"ca.retired-{stamp}"
         layout.ca_dir.rename(retired)
-        print(f"new_ca: the old CA is kept in {retired}")
+        note(f"new_ca: the old CA is kept in {retired}")
     if chosen == "docker":
         build_image(cfg)
         ensure_docker_ca(cfg, create=True)
     else:
         ensure_local_ca(cfg, create=True)
-    print(f"new_ca: created a new {chosen} CA; `doit` now re-signs every certificate")
+    note(f"new_ca: created a new {chosen} CA; `doit` now re-signs every certificate")
 
 
 def tasks(cfg: Config) -> Iterator[dict[str, Any]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import targets
 from .errors import ConfigError
 from .pki import keys, names, profiles
 
@@ -53,7 +54,7 @@ class Component:
     truststore: str
     encryption: str
     password: PasswordSource
-    deploy: tuple[dict[str, Any], ...] = ()
+    deploy: tuple[targets.Target, ...] = ()
 
     @property
     def alias(self) -> str:
@@ -145,7 +146,8 @@ def load(path: Path | None = None) -> Config:
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError([f"{path}: cannot read the config: no such file (set PKI_CONFIG)"]) from None
+        raise ConfigError([f"{path}: cannot read the config: no such file "
+                           "(set PKI_CONFIG)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read the config: {exc}"]) from None
     except tomllib.TOMLDecodeError as exc:
@@ -178,7 +180,8 @@ def load(path: Path | None = None) -> Config:
         table = r.table(raw, prefix, _COMPONENT)
         if "dialect" in table and table["dialect"] != dialect:
             if table["dialect"] not in DIALECTS:
-                r.fail(f"{prefix}.dialect", f"{table['dialect']!r} is not one of {', '.join(DIALECTS)}")
+                r.fail(f"{prefix}.dialect",
+                       f"{table['dialect']!r} is not one of {', '.join(DIALECTS)}")
             continue  # a database component for another dialect
         comp = _component(r, name, table, defaults, profs, password, path.parent, renew)
         if comp:
@@ -223,7 +226,7 @@ def _profiles(r: _Reader, raw: Any) -> dict[str, profiles.Profile]:
     if not isinstance(raw, dict):
         r.fail("profiles", "must be a table of [profiles.<name>] tables")
         raw = {}
-    for name, table in raw.items():
+    for name in raw:
         merged[name] = r.table(raw, f"profiles.{name}", {"key_usage", "extended_key_usage"})
     out = {}
     for name, table in merged.items():
@@ -264,7 +267,8 @@ def _component(r: _Reader, name: str, t: dict[str, Any], d: dict[str, Any],
             ips.append(names.check_ip(str(v)))
         except ValueError as exc:
             r.fail(f"{p}.ip[{i}]", str(exc))
-    keystore = r.choice(t, p, "keystore", STORE_TYPES, r.choice(d, "defaults", "keystore", STORE_TYPES, "jks"))
+    keystore = r.choice(t, p, "keystore", STORE_TYPES,
+                        r.choice(d, "defaults", "keystore", STORE_TYPES, "jks"))
     truststore = r.choice(t, p, "truststore", STORE_TYPES,
                           r.choice(d, "defaults", "truststore", STORE_TYPES, "jks"))
     if keystore == truststore == "none":
@@ -280,7 +284,7 @@ def _component(r: _Reader, name: str, t: dict[str, Any], d: dict[str, Any],
     if days <= renew and keystore != "none":
         r.fail(f"{p}.validity_days", f"{days} is not longer than settings.renew_before_days "
                f"({renew}): it would be re-signed on every build (raise it)")
-    deploy = r.get(t, p, "deploy", list, [])
+    deploy = targets.parse(r.fail, f"{p}.deploy", t.get("deploy", []))
     return Component(
         name=name, subject=subject, dns=tuple(dns), ip=tuple(ips),
         profile=profile if keystore != "none" else None,
@@ -289,5 +293,5 @@ def _component(r: _Reader, name: str, t: dict[str, Any], d: dict[str, Any],
         encryption=r.choice(t, p, "encryption", ("modern", "legacy"),
                             r.choice(d, "defaults", "encryption", ("modern", "legacy"), "modern")),
         password=_password_source(r, t, p, base, inherited),
-        deploy=tuple(x for x in deploy if isinstance(x, dict)),
+        deploy=deploy,
     )

@@ -22,7 +22,7 @@ def chain_problems(comp: Component, cert: x509.Certificate, ca: x509.Certificate
     builder = v.PolicyBuilder().store(v.Store([ca]))
     dns = profiles.effective_dns(comp.profile, cert.subject, list(comp.dns))
     # Strict verifiers (browsers, Java's SNI) refuse "_" in host names; check a name they take.
-    strict = [v.DNSName(d) for d in dns if "_" not in d]
+    strict: list[v.DNSName | v.IPAddress] = [v.DNSName(d) for d in dns if "_" not in d]
     strict += [v.IPAddress(ipaddress.ip_address(i)) for i in comp.ip]
     try:
         if comp.profile.is_server and strict:

@@ -1,4 +1,4 @@
-"""Test helpers for a real Docker engine: a FROM-scratch base image made of host busybox + openssl."""
+"""Test helpers for a real Docker engine: a FROM-scratch base image of host busybox + openssl."""
 
 from __future__ import annotations
 
@@ -108,3 +108,38 @@ def remove_volume(client: Any, name: str) -> None:
         client.volumes.get(name).remove(force=True)
     except Exception:  # noqa: BLE001
         pass
+
+
+def leaf_request(subject: str, profile: Any, dns: tuple[str, ...] = (), ip: tuple[str, ...] = (),
+                 rsa_key: bool = True, days: int = 365) -> Any:
+    """An IssueRequest as the sign stage makes it, valid from five minutes ago."""
+    import datetime as dt
+
+    from tasks.pki import names, profiles
+
+    now = dt.datetime.now(dt.UTC)
+    start, end = profiles.validity(now, days, now + dt.timedelta(days=3650))
+    name = names.parse_subject(subject)
+    return profiles.IssueRequest(name, profiles.effective_dns(profile, name, list(dns)), ip,
+                                 profile, start, end, rsa_key)
+
+
+def sign_in_process(container: str, count: int, prefix: str) -> list[int]:
+    """Sign ``count`` EC leaves through one DockerSigner (run in a child process); serials."""
+    from cryptography import x509
+
+    from tasks.adapters import docker as adapter
+    from tasks.pki import keys, names, profiles, signer
+
+    client = adapter.connect()
+    profile = profiles.Profile("client", ("digital_signature",), ("client_auth",))
+    serials = []
+    with adapter.DockerSigner(client, container) as ca:
+        for i in range(count):
+            subject = f"CN={prefix}-{i}, O=i2Group, C=GB"
+            key = keys.generate(keys.parse_spec("ec:p256"))
+            csr = signer.build_csr(key, names.parse_subject(subject), [], [])
+            pem = ca.sign(csr, leaf_request(subject, profile, rsa_key=False))
+            serials.append(x509.load_pem_x509_certificate(pem).serial_number)
+    client.close()
+    return serials

@@ -79,7 +79,7 @@ def load_pem(data: bytes, validate: bool = False) -> PrivateKey:
 
 def public_der(key: object) -> bytes:
     """SubjectPublicKeyInfo DER of a private or public key, to compare keys."""
-    pub = key.public_key() if hasattr(key, "private_bytes") else key  # type: ignore[union-attr]
+    pub = key.public_key() if hasattr(key, "private_bytes") else key  # type: ignore[attr-defined]
     return pub.public_bytes(  # type: ignore[union-attr]
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

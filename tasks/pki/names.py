@@ -41,7 +41,8 @@ def parse_subject(text: str) -> x509.Name:
     for attr in name:
         value = attr.value if isinstance(attr.value, str) else ""
         if not _VALUE.match(value):
-            raise ValueError(f"{text!r}: value {value!r} has characters outside [A-Za-z0-9 ._@'()-]")
+            raise ValueError(f"{text!r}: value {value!r} has characters outside "
+                             "[A-Za-z0-9 ._@'()-]")
         if attr.oid == x509.NameOID.COUNTRY_NAME and len(value) != 2:
             raise ValueError(f"{text!r}: C must be a two-letter country code")
     return name

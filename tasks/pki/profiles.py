@@ -73,7 +73,8 @@ def effective_dns(profile: Profile, subject: x509.Name, dns: list[str]) -> tuple
     return tuple(out)
 
 
-def validity(now: dt.datetime, days: int, ca_not_after: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+def validity(now: dt.datetime, days: int,
+             ca_not_after: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """notBefore five minutes back for clock skew; notAfter never after the CA's."""
     start = now.replace(microsecond=0) - dt.timedelta(minutes=5)
     end = min(now.replace(microsecond=0) + dt.timedelta(days=days), ca_not_after)

@@ -38,7 +38,7 @@ class Project:
 
     @property
     def config(self) -> Path:
-        return self.root / "config" / "deployment.toml"
+        return self.root / self.env.get("PKI_CONFIG", "config/deployment.toml")
 
     def doit(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         full = {k: v for k, v in os.environ.items()

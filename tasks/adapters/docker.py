@@ -1,0 +1,349 @@
+"""The Docker engine: build the CA image, run the CA container and sign CSRs inside it."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import os
+import re
+import socket
+import struct
+import tarfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker import DockerClient
+from docker.errors import APIError as APIError  # re-exported for adapters/containers.py
+from docker.errors import DockerException, ImageNotFound, NotFound
+
+from ..config import CaConfig
+from ..errors import CaError, EngineError
+from ..pki import names, profiles
+
+CA_SH = "/usr/local/bin/ca.sh"
+CA_DIR = "/ca"
+LABEL = "i2-pki.role"
+LABELS = {LABEL: "ca"}
+NO_CA = 3  # ca.sh cacert's exit status when the volume holds no CA
+DEFAULT_URL = "unix:///var/run/docker.sock"
+SIGN_TIMEOUT = 120.0  # seconds for one answer: waits for the other sessions' lock too
+SLOW_TIMEOUT = 900  # seconds for a build (apt-get) or an RSA CA key to be made
+# OpenSSL 3 error lines: <thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>
+_OPENSSL_ERROR = re.compile(r"^[0-9A-F]+:error:[0-9A-F]+:([^:]*):[^:]*:([^:]*):[^:]*:\d*:?(.*)$")
+
+
+def _one_line(exc: BaseException | str) -> str:
+    """A message on one line, shortened; an exception without text gives its type's name."""
+    text = " ".join(str(exc).split())[:300]
+    return text or ("" if isinstance(exc, str) else type(exc).__name__)
+
+
+def _openssl_reason(line: str) -> str:
+    """``reason (library): data`` from an OpenSSL 3 error line; other lines as they are."""
+    match = _OPENSSL_ERROR.match(line.strip())
+    if not match:
+        return _one_line(line)
+    library, reason, data = (g.strip() for g in match.groups())
+    return _one_line(f"{reason} ({library})" + (f": {data}" if data else ""))
+
+
+def connect(base_url: str | None = None, timeout: float = 10) -> DockerClient:
+    """A client for ``base_url`` (default: DOCKER_HOST) that has answered a ping."""
+    url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_URL
+    try:
+        if base_url:
+            client = docker.DockerClient(base_url=base_url, timeout=timeout)
+        else:
+            client = docker.from_env(timeout=timeout)
+        client.ping()
+    except (DockerException, OSError) as exc:
+        raise EngineError(f"no Docker engine answers at {url}: {_one_line(exc)} "
+                          "(start one, or set DOCKER_HOST / PKI_CA_BACKEND=local)") from None
+    return client
+
+
+def engine_answers() -> bool:
+    """Whether an engine answers a ping within a few seconds; never raises."""
+    try:
+        connect(timeout=3).close()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "no"
+        return False
+
+
+def context_tar(context: Path) -> bytes:
+    """The build context as an in-memory tar with fixed owners and times, so builds cache."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in sorted(p for p in context.rglob("*") if p.is_file()):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.relative_to(context).as_posix())
+            info.size = len(data)
+            info.mode = 0o755 if path.suffix == ".sh" else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def build_ca_image(client: DockerClient, context: Path, tag: str, base_image: str) -> str:
+    """Build the CA image from ``context`` on ``base_image`` (never pulled); return its id."""
+    try:
+        client.images.get(base_image)
+    except ImageNotFound:
+        raise EngineError(
+            f"the base image {base_image} is not in the engine and is never pulled "
+            f"(docker pull or docker load -i <file> it, or set ca.base_image / "
+            f"PKI_CA_BASE_IMAGE to an image the engine has)") from None
+    except DockerException as exc:
+        raise EngineError(f"cannot inspect {base_image}: {_one_line(exc)}") from None
+    last = "no output"
+    try:
+        for chunk in client.api.build(
+                fileobj=io.BytesIO(context_tar(context)), custom_context=True, tag=tag,
+                buildargs={"BASE_IMAGE": base_image}, pull=False, rm=True, forcerm=True,
+                labels={LABEL: "ca-image"}, decode=True, timeout=SLOW_TIMEOUT):
+            if "error" in chunk:
+                raise EngineError(f"building {tag} failed: {_one_line(chunk['error'])}")
+            text = str(chunk.get("stream", "")).strip()
+            last = text.splitlines()[-1] if text else last
+        return str(client.images.get(tag).id)
+    except DockerException as exc:
+        raise EngineError(f"building {tag} failed: {_one_line(exc)} "
+                          f"(last build line: {_one_line(last)})") from None
+
+
+def _is_current(attrs: dict[str, Any], ca: CaConfig, image_id: str) -> bool:
+    """Running, from ``image_id``, with the configured volume at /ca."""
+    mounts = {(m.get("Name"), m.get("Destination")) for m in attrs.get("Mounts", [])}
+    image = str(attrs.get("Image", "")).removeprefix("sha256:")
+    return (attrs.get("State", {}).get("Running") is True
+            and image == image_id.removeprefix("sha256:")
+            and (ca.volume, CA_DIR) in mounts)
+
+
+def ca_running(client: DockerClient, ca: CaConfig, image_id: str) -> bool:
+    """One inspect call: the CA container exists, runs, and runs ``image_id``."""
+    try:
+        return _is_current(client.api.inspect_container(ca.container), ca, image_id)
+    except NotFound:
+        return False
+
+
+def _check_ours(attrs: dict[str, Any], name: str) -> None:
+    labels = attrs.get("Config", {}).get("Labels") or {}
+    if labels.get(LABEL) != LABELS[LABEL]:
+        raise EngineError(f"container {name} exists but was not made by i2-pki; it is left "
+                          "alone (remove it, or set ca.container to another name)")
+
+
+def _start_container(client: DockerClient, ca: CaConfig, image_id: str,
+                     allow_create: bool) -> Any:
+    """Recreate the CA container unless it already runs ``image_id``; return it."""
+    try:
+        attrs = client.api.inspect_container(ca.container)
+    except NotFound:
+        attrs = None
+    if attrs is not None:
+        _check_ours(attrs, ca.container)
+        if _is_current(attrs, ca, image_id):
+            return client.containers.get(ca.container)
+        client.api.remove_container(ca.container, force=True)
+    try:
+        client.volumes.get(ca.volume)
+    except NotFound:
+        if not allow_create:
+            raise _no_ca(ca) from None
+        client.volumes.create(ca.volume, labels=LABELS)
+    # No network: the CA only answers `docker exec`; its key never leaves the volume.
+    return client.containers.run(
+        image_id, name=ca.container, detach=True, network_mode="none", labels=LABELS,
+        volumes={ca.volume: {"bind": CA_DIR, "mode": "rw"}},
+        restart_policy={"Name": "unless-stopped"})
+
+
+def _exec(container: Any, *args: str, slow: bool = False) -> tuple[int, bytes, bytes]:
+    """Run ca.sh in the container: exit code, stdout, stderr."""
+    api = container.client.api
+    saved = api.timeout
+    api.timeout = max(saved, SLOW_TIMEOUT) if slow else saved  # read per request by docker-py
+    try:
+        result = container.exec_run(["/bin/sh", CA_SH, *args], demux=True)
+    finally:
+        api.timeout = saved
+    out, err = result.output if result.output else (b"", b"")
+    return int(result.exit_code), out or b"", err or b""
+
+
+def _failure(container: Any, what: str, err: bytes) -> CaError:
+    lines = err.decode(errors="replace").strip().splitlines() or ["no message"]
+    return CaError(f"{what} in container {container.name} failed: {_one_line(lines[-1])}")
+
+
+def _no_ca(ca: CaConfig) -> CaError:
+    return CaError(f"the CA volume {ca.volume} holds no CA but certificates were issued by one; "
+                   "a new CA is never created silently (restore the volume from backup, or run "
+                   "`doit new_ca` to create a new CA on purpose)")
+
+
+def ensure_ca(client: DockerClient, ca: CaConfig, image_id: str, allow_create: bool) -> bytes:
+    """Run the CA container from ``image_id``; create the CA only if allowed; return its PEM."""
+    try:
+        container = _start_container(client, ca, image_id, allow_create)
+        code, out, err = _exec(container, "cacert")
+        if code == NO_CA:
+            if not allow_create:
+                raise _no_ca(ca)
+            if not ca.key.is_rsa:
+                raise CaError(f"the docker CA only makes RSA keys, not {ca.key} "
+                              "(set ca.key to rsa:<bits>)")
+            subject = names.openssl_subject(names.parse_subject(ca.subject))
+            code, _, err = _exec(container, "init", subject, ca.key.param,
+                                 str(ca.validity_days), slow=True)
+            if code != 0:
+                raise _failure(container, "creating the CA", err)
+            code, out, err = _exec(container, "cacert")
+        if code != 0 or b"-----BEGIN CERTIFICATE-----" not in out:
+            raise _failure(container, "reading the CA certificate", err)
+        return out
+    except DockerException as exc:
+        raise EngineError(f"container {ca.container}: {_one_line(exc)}") from None
+
+
+def remove_ca(client: DockerClient, ca: CaConfig) -> None:
+    """Remove the CA container and its volume: the CA is gone for good (an explicit new CA)."""
+    try:
+        with contextlib.suppress(NotFound):
+            _check_ours(client.api.inspect_container(ca.container), ca.container)
+            client.api.remove_container(ca.container, force=True)
+        with contextlib.suppress(NotFound):
+            client.api.remove_volume(ca.volume, force=True)
+    except DockerException as exc:
+        raise EngineError(f"removing {ca.container} / {ca.volume}: {_one_line(exc)}") from None
+
+
+def _asn1_time(when: dt.datetime) -> str:
+    """YYYYMMDDHHMMSSZ in UTC (naive times are UTC, as for cryptography)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return when.strftime("%Y%m%d%H%M%SZ")
+
+
+def sign_request(csr_pem: bytes, request: profiles.IssueRequest) -> bytes:
+    """One ``SIGN`` request of the ca.sh serve protocol (see config/ca/ca.sh)."""
+    header = (f"SIGN {_asn1_time(request.not_before)} {_asn1_time(request.not_after)} "
+              f"{names.openssl_subject(request.subject)}")
+    csr = csr_pem.decode("ascii").strip().splitlines()
+    ext = profiles.openssl_extensions(request).strip().splitlines()
+    if any(line.strip() == "." for line in csr + ext) or "\n" in header:
+        raise CaError("the request holds a line '.' that would end it early")
+    return ("\n".join([header, *csr, ".", *ext, "."]) + "\n").encode("ascii")
+
+
+class _Session:
+    """One ``ca.sh serve`` process behind one exec: write requests, read stdout lines."""
+
+    def __init__(self, client: DockerClient, container: str) -> None:
+        exec_id = client.api.exec_create(container, ["/bin/sh", CA_SH, "serve"], stdin=True,
+                                         stdout=True, stderr=True)["Id"]
+        self._io = client.api.exec_start(exec_id, socket=True)
+        self._sock: socket.socket = getattr(self._io, "_sock", self._io)
+        self._sock.settimeout(SIGN_TIMEOUT)
+        self._frames = b""
+        self._stdout = b""
+        self.stderr = b""
+
+    def send(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def _fill(self) -> None:
+        """Read one chunk and split Docker's 8-byte-header frames (docker.utils.socket)."""
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise EOFError
+        self._frames += chunk
+        while len(self._frames) >= 8:
+            stream, size = struct.unpack(">BxxxL", self._frames[:8])
+            if len(self._frames) < 8 + size:
+                break
+            payload, self._frames = self._frames[8:8 + size], self._frames[8 + size:]
+            if stream == 2:
+                self.stderr = (self.stderr + payload)[-4096:]
+            else:
+                self._stdout += payload
+
+    def line(self) -> str:
+        while b"\n" not in self._stdout:
+            self._fill()
+        line, self._stdout = self._stdout.split(b"\n", 1)
+        return line.decode("ascii", errors="replace")
+
+    def close(self) -> None:
+        try:
+            self.send(b"QUIT\n")
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            self._io.close()
+            self._sock.close()
+
+
+class DockerSigner:
+    """Signs through ``ca.sh serve`` in the CA container, one exec session per process."""
+
+    def __init__(self, client: DockerClient, container_name: str) -> None:
+        self.client = client
+        self.container = container_name
+        self._session: _Session | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()  # one request at a time on the session
+
+    def _open(self) -> _Session:
+        if self._pid != os.getpid():  # a forked worker must not talk on its parent's socket
+            self._session, self._pid = None, os.getpid()
+        if self._session is None:
+            try:
+                self._session = _Session(self.client, self.container)
+            except DockerException as exc:
+                raise CaError(f"cannot open a signing session in container "
+                              f"{self.container}: {_one_line(exc)} (run `doit ca`)") from None
+        return self._session
+
+    def sign(self, csr_pem: bytes, request: profiles.IssueRequest) -> bytes:
+        """Send one SIGN request and return the certificate PEM; CaError on ERR."""
+        data = sign_request(csr_pem, request)
+        with self._lock:
+            session = self._open()
+            try:
+                session.send(data)
+                status = session.line()
+                lines = []
+                while status == "OK" and (line := session.line()) != "END":
+                    lines.append(line)
+            except (OSError, EOFError) as exc:
+                why = _one_line(session.stderr.decode(errors="replace")) or _one_line(exc)
+                self.close()
+                raise CaError(f"the signing session in container {self.container} failed: "
+                              f"{why}") from None
+        if status.startswith("ERR"):
+            raise CaError(f"the CA in container {self.container} refused the request: "
+                          f"{_openssl_reason(status[3:])}")
+        if status != "OK":
+            self.close()
+            raise CaError(f"unexpected answer from container {self.container}: "
+                          f"{_one_line(status)}")
+        return ("\n".join(lines) + "\n").encode("ascii")
+
+    def close(self) -> None:
+        """End the session (the serve loop exits on QUIT or end of input)."""
+        if self._session is not None:
+            session, self._session = self._session, None
+            session.close()
+
+    def __enter__(self) -> DockerSigner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
