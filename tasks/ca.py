@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from .config import Config
 from .errors import CaError
 from .pki import keys, names, signer, stores
 
-CONTEXT = Path(__file__).resolve().parent.parent / "config" / "ca"
+# Relative to the project (doit runs in dodo.py's folder), so a moved checkout stays up to date.
+CONTEXT = Path(os.path.relpath(Path(__file__).resolve().parent.parent / "config" / "ca"))
 _backend_cache: dict[str, str] = {}
 
 

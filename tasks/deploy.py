@@ -117,7 +117,7 @@ def deploy(cfg: Config, name: str) -> None:
         files, how = _copy(target, cid, payload)
         state[target.key] = {"container_id": cid, "files": files}
         summary.append(f"{target.container}:{target.path} {len(files)} files ({how})")
-    fs.write(state_file(layout, name), json.dumps(state, indent=1).encode(), secret=False)
+    fs.write(state_file(layout, name), json.dumps(state, indent=1).encode(), secret=True)
     print(f"deploy {name}: " + "; ".join(summary))
 
 

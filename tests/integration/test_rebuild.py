@@ -17,8 +17,14 @@ EVERYTHING = {"liberty", "solr", "solr2", "zookeeper", "zookeeper2", "zookeeper3
               "admin_client", "connector", "Jenny", "Imogen"}
 
 
+DEPLOYED = EVERYTHING - {"Jenny", "Imogen"} | {"etl_client"}  # the example's deploy targets
+
+
 def chain(name: str, *stages: str) -> set[str]:
-    return {f"{s}:{name}" for s in stages} | {"manifest"}
+    """The tasks a change should run: the stages named, the manifest, and the component's
+    deploy when its stores change."""
+    redeploy = {f"deploy:{name}"} if "stores" in stages and name in DEPLOYED else set()
+    return {f"{s}:{name}" for s in stages} | {"manifest"} | redeploy
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +161,7 @@ def test_new_ca_resigns_everything(project: Project) -> None:
     ran = project.ran()
     assert {f"sign:{c}" for c in EVERYTHING} <= ran
     assert {f"stores:{c}" for c in EVERYTHING | {"etl_client"}} <= ran
+    assert {f"deploy:{c}" for c in DEPLOYED} <= ran
     assert not any(t.startswith(("keygen:", "csr:")) for t in ran)
 
 

@@ -54,7 +54,8 @@ def test_ca_extensions(ca: signer.LocalSigner) -> None:
     assert ku.critical and ku.value.key_cert_sign and ku.value.crl_sign
     assert not ku.value.digital_signature
     assert cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    assert cert.subject.rfc4514_string() == "CN=i2CA,OU=i2,O=i2Group,L=Cambridge,ST=Cambridgeshire,C=GB"
+    assert cert.subject.rfc4514_string() == (
+        "CN=i2CA,OU=i2,O=i2Group,L=Cambridge,ST=Cambridgeshire,C=GB")
 
 
 def test_leaf_extensions_and_criticality(ca: signer.LocalSigner) -> None:

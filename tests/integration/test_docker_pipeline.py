@@ -1,0 +1,144 @@
+"""The whole doit graph with the CA in its container, on a real engine, from an offline base."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+
+from tests import dockerlib
+
+from .project import Project
+from .test_rebuild import DEPLOYED, EVERYTHING
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, docker_client: Any,
+          base_image: str) -> Iterator[Project]:
+    """The example deployment built with PKI_CA_BACKEND=auto while an engine answers."""
+    project = Project.create(tmp_path_factory.mktemp("dockerca"), PKI_CA_BACKEND="auto",
+                             PKI_CA_BASE_IMAGE=base_image)
+    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
+    for key, value in names.items():
+        project.set_option("ca", f'{key} = "{value}"')
+    project.names = names  # type: ignore[attr-defined]
+    proc = project.doit()
+    assert "ca: CA backend docker (auto: a Docker engine answered)" in proc.stderr
+    try:
+        yield project
+    finally:
+        dockerlib.remove_container(docker_client, names["container"])
+        dockerlib.remove_volume(docker_client, names["volume"])
+        dockerlib.remove_image(docker_client, names["image"])
+
+
+def test_ca_key_never_reaches_the_host(built: Project, docker_client: Any) -> None:
+    assert sorted(p.name for p in (built.output / "ca").iterdir()) == [
+        "backend", "ca.crt.pem", "image.id"]
+    for path in built.output.rglob("*"):
+        if path.is_file() and "PRIVATE KEY" in path.read_text(errors="replace"):
+            assert path.name == "key.pem" and path.parent.parent.name == "components", path
+    # Nor is it in the image: a fresh container of the image, without the volume, has no CA.
+    image = built.names["image"]  # type: ignore[attr-defined]
+    listing = docker_client.containers.run(image, ["ls", "-A", "/ca"], remove=True,
+                                           network_mode="none", entrypoint=[])
+    assert listing.strip() == b""
+    attrs = docker_client.containers.get(built.names["container"]).attrs  # type: ignore[attr-defined]
+    assert attrs["HostConfig"]["NetworkMode"] == "none"
+
+
+def test_every_leaf_verifies_strictly(built: Project) -> None:
+    ca = built.output / "ca/ca.crt.pem"
+    for name in EVERYTHING:
+        cert = built.output / f"components/{name}/cert.pem"
+        proc = subprocess.run(["openssl", "verify", "-x509_strict", "-CAfile", str(ca),
+                               str(cert)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_second_run_is_a_no_op(built: Project) -> None:
+    assert built.ran() == set()
+
+
+def test_ca_records_what_it_issued(built: Project, docker_client: Any) -> None:
+    container = docker_client.containers.get(built.names["container"])  # type: ignore[attr-defined]
+    log = container.exec_run(["cat", "/ca/issued.log"]).output.decode().splitlines()
+    serials = {line.split("\t")[0].lower().lstrip("0") for line in log}
+    for name in EVERYTHING:
+        cert = x509.load_pem_x509_certificate(
+            (built.output / f"components/{name}/cert.pem").read_bytes())
+        assert f"{cert.serial_number:x}" in serials
+
+
+def test_removed_ca_container_keeps_the_ca(built: Project, docker_client: Any,
+                                           tmp_path: Path) -> None:
+    project = built.copy(tmp_path / "p")
+    before = (project.output / "ca/ca.crt.pem").read_bytes()
+    docker_client.containers.get(built.names["container"]).remove(force=True)  # type: ignore
+    assert project.ran() == {"ca"}
+    assert (project.output / "ca/ca.crt.pem").read_bytes() == before
+    assert project.ran() == set()
+
+
+def test_switching_backend_stops(built: Project, tmp_path: Path) -> None:
+    project = built.copy(tmp_path / "p")
+    proc = project.doit(check=False, PKI_CA_BACKEND="local")
+    assert proc.returncode != 0
+    assert "held by the docker backend but local was chosen; two CAs are never mixed" in (
+        proc.stdout)
+    assert not (project.output / "ca/ca.key.pem").exists()
+
+
+def test_lost_volume_stops_then_new_ca_on_purpose(built: Project, docker_client: Any,
+                                                  tmp_path: Path) -> None:
+    project = built.copy(tmp_path / "p")
+    names = built.names  # type: ignore[attr-defined]
+    old = (project.output / "ca/ca.crt.pem").read_bytes()
+    dockerlib.remove_container(docker_client, names["container"])
+    dockerlib.remove_volume(docker_client, names["volume"])
+    proc = project.doit(check=False)
+    assert proc.returncode != 0
+    assert f"the CA volume {names['volume']} holds no CA" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (project.output / "ca/ca.crt.pem").read_bytes() == old
+    project.doit("new_ca")
+    assert (project.output / "ca/ca.crt.pem").read_bytes() != old
+    ran = project.ran()
+    assert {f"sign:{c}" for c in EVERYTHING} | {f"stores:{c}" for c in EVERYTHING} <= ran
+    assert {f"deploy:{c}" for c in DEPLOYED} <= ran
+    assert not any(t.startswith("keygen:") for t in ran)
+
+
+def test_parallel_signing_keeps_serials_unique(tmp_path: Path, docker_client: Any,
+                                               base_image: str) -> None:
+    """doit -n 4 over 20 components: four signing sessions at once."""
+    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
+                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/twenty.toml")
+    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
+    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
+    text += "".join(f"[components.node{i}]\nkey = \"ec:p256\"\n" for i in range(20))
+    (project.root / "config/twenty.toml").write_text(text)
+    try:
+        project.doit("-n", "4")
+        serials = [x509.load_pem_x509_certificate(p.read_bytes()).serial_number
+                   for p in (project.output / "components").glob("*/cert.pem")]
+        assert len(serials) == len(set(serials)) == 20
+        container = docker_client.containers.get(names["container"])
+        log = container.exec_run(["cat", "/ca/issued.log"]).output.decode().splitlines()
+        index = container.exec_run(["cat", "/ca/index.txt"]).output.decode().splitlines()
+        issued = {f"{s:X}".rjust(40, "0") for s in serials}
+        assert {line.split("\t")[0].rjust(40, "0") for line in log} == issued
+        ca = x509.load_pem_x509_certificate((project.output / "ca/ca.crt.pem").read_bytes())
+        # index.txt also records the CA's own certificate, made at init.
+        assert {line.split("\t")[3].rjust(40, "0") for line in index} == issued | {
+            f"{ca.serial_number:X}".rjust(40, "0")}
+        assert len(log) == 20 and len(index) == 21
+        assert project.ran() == set()
+    finally:
+        dockerlib.remove_container(docker_client, names["container"])
+        dockerlib.remove_volume(docker_client, names["volume"])
+        dockerlib.remove_image(docker_client, names["image"])
