@@ -160,11 +160,33 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
     fs.write(layout.ca_backend, b"docker\n", secret=False)
 
 
+def base_id_file(layout: fs.Layout) -> Path:
+    return layout.ca_dir / "base.id"
+
+
 def build_image(cfg: Config) -> None:
     from .adapters import docker
     layout = common.layout(cfg)
-    image_id = docker.build_ca_image(docker.connect(), CONTEXT, cfg.ca.image, cfg.ca.base_image)
+    client = docker.connect()
+    image_id = docker.build_ca_image(client, CONTEXT, cfg.ca.image, cfg.ca.base_image)
+    base_id = docker.image_id(client, cfg.ca.base_image) or ""
+    fs.write(base_id_file(layout), base_id.encode() + b"\n", secret=False)
     fs.write(image_id_file(layout), image_id.encode() + b"\n", secret=False)
+
+
+def image_ok(cfg: Config) -> bool:
+    """The CA image still exists and its base is the image it was built from (a base image
+    re-loaded under the same tag rebuilds the CA image)."""
+    from .adapters import docker
+    layout = common.layout(cfg)
+    built = (fs.read(image_id_file(layout)) or b"").decode().strip()
+    base = (fs.read(base_id_file(layout)) or b"").decode().strip()
+    try:
+        client = docker.connect()
+        return bool(built) and docker.image_id(client, built) == built and bool(base) and (
+            docker.image_id(client, cfg.ca.base_image) == base)
+    except Exception:  # noqa: BLE001 - any engine trouble means "run the action", which reports it
+        return False
 
 
 def new_ca(cfg: Config) -> None:
@@ -202,7 +224,7 @@ def tasks(cfg: Config) -> Iterator[dict[str, Any]]:
             "doc": "build the CA image from config/ca (docker backend)",
             "actions": [common.action("ca_image", None, build_image, cfg)],
             "file_dep": context, "targets": [image_id_file(layout)],
-            "uptodate": [_config(cfg, "base_image", "image")], "clean": True,
+            "uptodate": [_config(cfg, "base_image", "image"), (image_ok, [cfg])],
         }
     yield {
         "basename": "ca",

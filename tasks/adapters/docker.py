@@ -114,6 +114,14 @@ def build_ca_image(client: DockerClient, context: Path, tag: str, base_image: st
                           f"(last build line: {_one_line(last)})") from None
 
 
+def image_id(client: DockerClient, ref: str) -> str | None:
+    """The id of an image the engine has, or None."""
+    try:
+        return str(client.api.inspect_image(ref)["Id"])
+    except NotFound:
+        return None
+
+
 def _is_current(attrs: dict[str, Any], ca: CaConfig, image_id: str) -> bool:
     """Running, from ``image_id``, with the configured volume at /ca."""
     mounts = {(m.get("Name"), m.get("Destination")) for m in attrs.get("Mounts", [])}

@@ -38,7 +38,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, docker_client: Any,
 
 def test_ca_key_never_reaches_the_host(built: Project, docker_client: Any) -> None:
     assert sorted(p.name for p in (built.output / "ca").iterdir()) == [
-        "backend", "ca.crt.pem", "image.id"]
+        "backend", "base.id", "ca.crt.pem", "image.id"]
     for path in built.output.rglob("*"):
         if path.is_file() and "PRIVATE KEY" in path.read_text(errors="replace"):
             assert path.name == "key.pem" and path.parent.parent.name == "components", path
@@ -93,26 +93,6 @@ def test_switching_backend_stops(built: Project, tmp_path: Path) -> None:
     assert not (project.output / "ca/ca.key.pem").exists()
 
 
-def test_lost_volume_stops_then_new_ca_on_purpose(built: Project, docker_client: Any,
-                                                  tmp_path: Path) -> None:
-    project = built.copy(tmp_path / "p")
-    names = built.names  # type: ignore[attr-defined]
-    old = (project.output / "ca/ca.crt.pem").read_bytes()
-    dockerlib.remove_container(docker_client, names["container"])
-    dockerlib.remove_volume(docker_client, names["volume"])
-    proc = project.doit(check=False)
-    assert proc.returncode != 0
-    assert f"the CA volume {names['volume']} holds no CA" in proc.stdout
-    assert "Traceback" not in proc.stdout + proc.stderr
-    assert (project.output / "ca/ca.crt.pem").read_bytes() == old
-    project.doit("new_ca")
-    assert (project.output / "ca/ca.crt.pem").read_bytes() != old
-    ran = project.ran()
-    assert {f"sign:{c}" for c in EVERYTHING} | {f"stores:{c}" for c in EVERYTHING} <= ran
-    assert {f"deploy:{c}" for c in DEPLOYED} <= ran
-    assert not any(t.startswith("keygen:") for t in ran)
-
-
 def test_parallel_signing_keeps_serials_unique(tmp_path: Path, docker_client: Any,
                                                base_image: str) -> None:
     """doit -n 4 over 20 components: four signing sessions at once."""
@@ -142,3 +122,45 @@ def test_parallel_signing_keeps_serials_unique(tmp_path: Path, docker_client: An
         dockerlib.remove_container(docker_client, names["container"])
         dockerlib.remove_volume(docker_client, names["volume"])
         dockerlib.remove_image(docker_client, names["image"])
+
+
+def test_new_base_image_under_same_tag_rebuilds_the_ca_image(
+        built: Project, docker_client: Any, base_image: str, tmp_path: Path) -> None:
+    """An operator docker-loads a newer base under the same tag: the CA image is rebuilt and
+    the container recreated from it; the CA, and so every certificate, stays."""
+    project = built.copy(tmp_path / "p")
+    alias = dockerlib.unique("pki-base-alias") + ":latest"
+    docker_client.images.get(base_image).tag(alias)
+    try:
+        project.env["PKI_CA_BASE_IMAGE"] = alias
+        # The base setting changed, its content did not: the same image comes back.
+        assert project.ran() == {"ca_image"}
+        assert project.ran() == set()
+        # Same tag, other content: here the CA image itself stands in for a newer base.
+        docker_client.images.get(built.names["image"]).tag(alias)  # type: ignore[attr-defined]
+        ca = (project.output / "ca/ca.crt.pem").read_bytes()
+        assert project.ran() == {"ca_image", "ca"}
+        assert (project.output / "ca/ca.crt.pem").read_bytes() == ca
+    finally:
+        dockerlib.remove_image(docker_client, alias)
+
+
+def test_lost_volume_stops_then_new_ca_on_purpose(built: Project, docker_client: Any,
+                                                  tmp_path: Path) -> None:
+    # Last in this module: it replaces the CA in the shared volume.
+    project = built.copy(tmp_path / "p")
+    names = built.names  # type: ignore[attr-defined]
+    old = (project.output / "ca/ca.crt.pem").read_bytes()
+    dockerlib.remove_container(docker_client, names["container"])
+    dockerlib.remove_volume(docker_client, names["volume"])
+    proc = project.doit(check=False)
+    assert proc.returncode != 0
+    assert f"the CA volume {names['volume']} holds no CA" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert (project.output / "ca/ca.crt.pem").read_bytes() == old
+    project.doit("new_ca")
+    assert (project.output / "ca/ca.crt.pem").read_bytes() != old
+    ran = project.ran()
+    assert {f"sign:{c}" for c in EVERYTHING} | {f"stores:{c}" for c in EVERYTHING} <= ran
+    assert {f"deploy:{c}" for c in DEPLOYED} <= ran
+    assert not any(t.startswith("keygen:") for t in ran)
