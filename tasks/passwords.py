@@ -62,13 +62,23 @@ def get(layout: fs.Layout, comp: Component, role: str, create: bool) -> str | No
     return value
 
 
-def _prompt(env: str) -> str:
-    """Ask twice on the terminal, once per process; the answer lives only in memory."""
+def _prompt(env: str, tries: int = 3) -> str:
+    """Ask twice on the terminal, once per process; the answer lives only in memory. After
+    ``tries`` failed attempts every later call fails at once (no endless re-prompting)."""
     if env not in _prompted:
-        first = getpass.getpass("Store password: ")
-        if first != getpass.getpass("Store password (again): "):
-            raise PasswordError("the two passwords differ (run again)")
-        _prompted[env] = _check(first, "prompt")
+        _prompted[env] = ""
+        for _ in range(tries):
+            first = getpass.getpass("Store password: ")
+            try:
+                if first != getpass.getpass("Store password (again): "):
+                    raise PasswordError("the two passwords differ")
+                _prompted[env] = _check(first, "prompt")
+                break
+            except PasswordError as exc:
+                print(f"{exc}; try again", file=sys.stderr)
+    if not _prompted[env]:
+        raise PasswordError(f"no usable password after {tries} tries at the prompt "
+                            f"(run again, or set ${env})")
     return _prompted[env]
 
 

@@ -28,17 +28,6 @@ PASSWORD = rt.PASSWORD
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example, built once with SSL_PASSWORD=changeit1 and the local CA."""
-    return rt.build_example(tmp_path_factory.mktemp("example"))
-
-
-@pytest.fixture(scope="module")
-def ca_pem(out: Path) -> Path:
-    return out / "ca" / "ca.crt.pem"
-
-
-@pytest.fixture(scope="module")
 def other_ca(tmp_path_factory: pytest.TempPathFactory) -> rt.OtherCa:
     return rt.make_other_ca(tmp_path_factory.mktemp("other-ca"))
 

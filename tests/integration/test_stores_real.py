@@ -118,17 +118,6 @@ def store_path(out: Path, e: Expect, role: str) -> Path:
 # --- fixtures ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example, built once with SSL_PASSWORD=changeit1 and the local CA."""
-    return rt.build_example(tmp_path_factory.mktemp("example"))
-
-
-@pytest.fixture(scope="module")
-def ca_pem(out: Path) -> Path:
-    return out / "ca" / "ca.crt.pem"
-
-
-@pytest.fixture(scope="module")
 def ca_text(ca_pem: Path) -> str:
     return rt.openssl("x509", "-in", ca_pem, "-noout", "-text").stdout.decode()
 
