@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import io
 import os
 import re
@@ -22,6 +21,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from ..config import CaConfig
 from ..errors import CaError, EngineError
 from ..pki import names, profiles
+from ..pki.ca_protocol import sign_request
 
 CA_SH = "/usr/local/bin/ca.sh"
 CA_DIR = "/ca"
@@ -231,24 +231,6 @@ def remove_ca(client: DockerClient, ca: CaConfig) -> None:
         raise EngineError(f"removing {ca.container} / {ca.volume}: {_one_line(exc)}") from None
 
 
-def _asn1_time(when: dt.datetime) -> str:
-    """YYYYMMDDHHMMSSZ in UTC (naive times are UTC, as for cryptography)."""
-    if when.tzinfo is not None:
-        when = when.astimezone(dt.UTC).replace(tzinfo=None)
-    return when.strftime("%Y%m%d%H%M%SZ")
-
-
-def sign_request(csr_pem: bytes, request: profiles.IssueRequest) -> bytes:
-    """One ``SIGN`` request of the ca.sh serve protocol (see config/ca/ca.sh)."""
-    header = (f"SIGN {_asn1_time(request.not_before)} {_asn1_time(request.not_after)} "
-              f"{names.openssl_subject(request.subject)}")
-    csr = csr_pem.decode("ascii").strip().splitlines()
-    ext = profiles.openssl_extensions(request).strip().splitlines()
-    if any(line.strip() == "." for line in csr + ext) or "\n" in header:
-        raise CaError("the request holds a line '.' that would end it early")
-    return ("\n".join([header, *csr, ".", *ext, "."]) + "\n").encode("ascii")
-
-
 class _Session:
     """One ``ca.sh serve`` process behind one exec: write requests, read stdout lines."""
 
@@ -321,7 +303,10 @@ class DockerSigner:
 
     def sign(self, csr_pem: bytes, request: profiles.IssueRequest) -> bytes:
         """Send one SIGN request and return the certificate PEM; CaError on ERR."""
-        data = sign_request(csr_pem, request)
+        try:
+            data = sign_request(csr_pem, request)
+        except ValueError as exc:
+            raise CaError(str(exc)) from None
         with self._lock:
             session = self._open()
             try:
