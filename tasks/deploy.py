@@ -102,7 +102,8 @@ def deploy(cfg: Config, name: str) -> None:
     state: dict[str, Any] = {}
     summary = []
     for target in comp.deploy:
-        where = f"container {target.container} on engine {target.engine}"
+        url = target.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        where = f"container {target.container} on engine {url}"
         found = containers(target.engine)
         cid = None if found is None else found.get(target.container)
         if cid is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,8 @@ def test_required_container_missing_is_one_line(
     docker_client.containers.get(names["db"]).remove(force=True)
     proc = project.doit(check=False)
     assert proc.returncode != 0
-    assert (f"error: deploy db: container {names['db']} on engine default: no such container "
+    engine = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    assert (f"error: deploy db: container {names['db']} on engine {engine}: no such container "
             "(start it, or set required = false)") in proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
 
