@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from cryptography import x509
 from doit.tools import config_changed
 
 from . import common
@@ -19,16 +20,33 @@ def settings(comp: Component) -> dict[str, Any]:
 
 
 def csr_ok(cfg: Config, name: str) -> bool:
+    """The request is signed by the current key and asks for the configured subject and names."""
+    comp = cfg.components[name]
     layout = common.layout(cfg)
     data, key = fs.read(layout.csr(name)), fs.read(layout.key(name))
     try:
         csr = signer.load_csr(data or b"")
-        return keys.public_der(csr.public_key()) == keys.public_der(keys.load_pem(key or b""))
+        if keys.public_der(csr.public_key()) != keys.public_der(keys.load_pem(key or b"")):
+            return False
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return not comp.dns and not comp.ip and csr_subject_ok(cfg, name)
+    return (csr.subject == names.parse_subject(comp.subject)
+            and san.get_values_for_type(x509.DNSName) == list(comp.dns)
+            and [str(i) for i in san.get_values_for_type(x509.IPAddress)] == list(comp.ip))
+
+
+def csr_subject_ok(cfg: Config, name: str) -> bool:
+    try:
+        csr = signer.load_csr(fs.read(common.layout(cfg).csr(name)) or b"")
     except ValueError:
         return False
+    return csr.subject == names.parse_subject(cfg.components[name].subject)
 
 
 def build(cfg: Config, name: str) -> None:
+    if csr_ok(cfg, name):
+        return  # doit had no record of it (state file lost): the request is right, keep it
     comp = cfg.components[name]
     layout = common.layout(cfg)
     key = keys.load_pem(fs.read(layout.key(name)) or b"")

@@ -43,8 +43,10 @@ def needs_renewal(cert: Any, ca_cert: Any, renew_before_days: int, now: dt.datet
 
 
 def cert_ok(cfg: Config, name: str) -> bool:
-    """Readable, issued by the current CA, for the current key, and not due for renewal."""
+    """Readable, issued by the current CA, for the current key, with the configured content,
+    and not due for renewal. Checked on the files alone, so a lost state file re-signs nothing."""
     layout = common.layout(cfg)
+    comp = cfg.components[name]
     cert, ca_cert = common.load_cert(layout.cert(name)), common.load_cert(layout.ca_cert)
     if cert is None or ca_cert is None or not common.issued_by(cert, ca_cert):
         return False
@@ -54,7 +56,11 @@ def cert_ok(cfg: Config, name: str) -> bool:
         return False
     if keys.public_der(key) != keys.public_der(cert.public_key()):
         return False
-    return not needs_renewal(cert, ca_cert, cfg.renew_before_days, common.now())
+    now = common.now()
+    if profiles.differences(cert, request_for(comp, ca_cert, now), comp.validity_days,
+                            ca_cert.not_valid_after_utc):
+        return False
+    return not needs_renewal(cert, ca_cert, cfg.renew_before_days, now)
 
 
 def get_signer(cfg: Config) -> signer.Signer:
@@ -71,6 +77,8 @@ def get_signer(cfg: Config) -> signer.Signer:
 
 
 def sign(cfg: Config, name: str) -> None:
+    if cert_ok(cfg, name):
+        return  # doit had no record of it (state file lost): the certificate is right, keep it
     layout = common.layout(cfg)
     comp = cfg.components[name]
     ca_cert = common.load_cert(layout.ca_cert)

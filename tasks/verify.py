@@ -36,23 +36,15 @@ def chain_problems(comp: Component, cert: x509.Certificate, ca: x509.Certificate
     return []
 
 
-def cert_problems(comp: Component, cert: x509.Certificate, key: keys.PrivateKey) -> list[str]:
-    """Key matches, SANs and extended key usages are exactly as configured."""
+def cert_problems(comp: Component, cert: x509.Certificate, key: keys.PrivateKey,
+                  ca: x509.Certificate) -> list[str]:
+    """Key matches; subject, SANs, usages and validity are exactly as configured."""
     assert comp.profile is not None
     found = []
     if keys.public_der(key) != keys.public_der(cert.public_key()):
         found.append("the private key does not match the certificate")
-    req = sign.request_for(comp, cert, common.now())  # only dns/ip/profile are compared
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    dns, ips = san.get_values_for_type(x509.DNSName), san.get_values_for_type(x509.IPAddress)
-    if dns != list(req.dns) or [str(i) for i in ips] != list(req.ip):
-        found.append(f"SANs are DNS {dns} IP {[str(i) for i in ips]}, configured DNS "
-                     f"{list(req.dns)} IP {list(req.ip)}")
-    eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    want = [profiles.EXTENDED_USAGES[u][0] for u in comp.profile.extended_key_usage]
-    if list(eku) != want:
-        found.append(f"extended key usage is {[o._name for o in eku]}, profile "
-                     f"{comp.profile.name} wants {list(comp.profile.extended_key_usage)}")
+    found += profiles.differences(cert, sign.request_for(comp, ca, common.now()),
+                                  comp.validity_days, ca.not_valid_after_utc)
     return found
 
 
@@ -68,7 +60,7 @@ def check(cfg: Config, name: str) -> None:
         if cert is None:
             raise PkiError(f"{layout.cert(name)} is missing or unreadable")
         key = keys.load_pem(fs.read(layout.key(name)) or b"", validate=True)
-        found += chain_problems(comp, cert, ca) + cert_problems(comp, cert, key)
+        found += chain_problems(comp, cert, ca) + cert_problems(comp, cert, key, ca)
         days = (cert.not_valid_after_utc - common.now()).days
         summary += f", serial {cert.serial_number:x}, expires in {days} days"
     found += stores.problems(cfg, comp)

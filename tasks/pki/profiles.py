@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -126,3 +127,38 @@ def openssl_extensions(req: IssueRequest) -> str:
         lines += [f"DNS.{i} = {d}" for i, d in enumerate(req.dns, 1)]
         lines += [f"IP.{i} = {a}" for i, a in enumerate(req.ip, 1)]
     return "\n".join(lines) + "\n"
+
+
+def _ext(cert: x509.Certificate, kind: type) -> Any:
+    try:
+        return cert.extensions.get_extension_for_class(kind)
+    except x509.ExtensionNotFound:
+        return None
+
+
+def differences(cert: x509.Certificate, req: IssueRequest, days: int,
+                ca_not_after: dt.datetime) -> list[str]:
+    """How a certificate differs from what ``req`` would issue (validity by its length), so an
+    existing certificate is kept exactly when re-signing would give the same content."""
+    found = []
+    if cert.subject != req.subject:
+        found.append(f"subject is {cert.subject.rfc4514_string()}, configured "
+                     f"{req.subject.rfc4514_string()}")
+    san = _ext(cert, x509.SubjectAlternativeName)
+    dns = san.value.get_values_for_type(x509.DNSName) if san else []
+    ips = [str(i) for i in san.value.get_values_for_type(x509.IPAddress)] if san else []
+    if dns != list(req.dns) or ips != list(req.ip):
+        found.append(f"SANs are DNS {dns} IP {ips}, configured DNS {list(req.dns)} "
+                     f"IP {list(req.ip)}")
+    want = {(type(e).__name__, e, critical) for e, critical in extensions(req)
+            if not isinstance(e, x509.SubjectAlternativeName)}
+    have = {(type(e.value).__name__, e.value, e.critical) for e in cert.extensions
+            if isinstance(e.value, x509.BasicConstraints | x509.KeyUsage | x509.ExtendedKeyUsage)}
+    if want != have:
+        found.append(f"usages are {sorted(str(h[1]) for h in have)}, profile "
+                     f"{req.profile.name} gives {sorted(str(w[1]) for w in want)}")
+    length = cert.not_valid_after_utc - cert.not_valid_before_utc
+    if (length != dt.timedelta(days=days, minutes=5)
+            and cert.not_valid_after_utc != ca_not_after):
+        found.append(f"valid for {length}, configured {days} days")
+    return found

@@ -123,7 +123,8 @@ def test_deleted_csr_is_rebuilt(project: Project) -> None:
 
 
 def _resign_near_expiry(project: Project, name: str, days: int) -> None:
-    """Replace a certificate with one from the same CA and key that expires in ``days``."""
+    """Replace a certificate with one from the same CA and key, of the configured length
+    (365 days), issued long ago so that it expires in ``days``."""
     out = project.output
     ca_key = serialization.load_pem_private_key((out / "ca/ca.key.pem").read_bytes(), None)
     ca = x509.load_pem_x509_certificate((out / "ca/ca.crt.pem").read_bytes())
@@ -131,7 +132,7 @@ def _resign_near_expiry(project: Project, name: str, days: int) -> None:
     now = dt.datetime.now(dt.UTC)
     builder = (x509.CertificateBuilder().subject_name(old.subject).issuer_name(ca.subject)
                .public_key(old.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(days=1))
+               .not_valid_before(now + dt.timedelta(days=days - 365, minutes=-5))
                .not_valid_after(now + dt.timedelta(days=days)))
     for ext in old.extensions:
         builder = builder.add_extension(ext.value, ext.critical)
@@ -213,3 +214,15 @@ def test_manifest_lists_every_component_without_secrets(project: Project) -> Non
     assert {s["password_source"] for s in liberty["stores"]} == {"env:SSL_PASSWORD"}
     assert doc["components"]["etl_client"]["certificate"] is None
     assert "changeit1" not in (project.output / "manifest.json").read_text()
+
+
+def test_lost_state_file_keeps_keys_and_certificates(project: Project) -> None:
+    """doit's state file deleted (or a first build killed before it was written): the files
+    themselves show what is current, so no key is regenerated and nothing re-signed."""
+    kept = {p: p.read_bytes() for p in project.output.glob("components/*/*.pem")
+            if p.name in ("key.pem", "csr.pem", "cert.pem")}
+    (project.output / ".doit.db").unlink()
+    ran = project.ran()
+    assert not any(t.startswith("keygen:") for t in ran)
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert project.ran() == set()
