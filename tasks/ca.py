@@ -146,6 +146,9 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
     from .adapters import docker
     layout = common.layout(cfg)
     _check_switch(cfg, layout, "docker")
+    if not cfg.ca.key.is_rsa and fs.read(layout.ca_cert) is None:
+        raise CaError(f"the docker CA only makes RSA keys, not {cfg.ca.key} (set ca.key to "
+                      "rsa:<bits>, or use the local backend)")
     image_id = (fs.read(image_id_file(layout)) or b"").decode().strip()
     existing = fs.read(layout.ca_cert)
     allow = create or (existing is None and not _issued(layout))
@@ -164,14 +167,21 @@ def base_id_file(layout: fs.Layout) -> Path:
     return layout.ca_dir / "base.id"
 
 
-def build_image(cfg: Config) -> None:
+def _build(cfg: Config) -> tuple[str, str]:
+    """Build the CA image; its id and its base image's id."""
     from .adapters import docker
-    layout = common.layout(cfg)
     client = docker.connect()
     image_id = docker.build_ca_image(client, CONTEXT, cfg.ca.image, cfg.ca.base_image)
-    base_id = docker.image_id(client, cfg.ca.base_image) or ""
-    fs.write(base_id_file(layout), base_id.encode() + b"\n", secret=False)
-    fs.write(image_id_file(layout), image_id.encode() + b"\n", secret=False)
+    return image_id, docker.image_id(client, cfg.ca.base_image) or ""
+
+
+def _record_image(layout: fs.Layout, ids: tuple[str, str]) -> None:
+    fs.write(base_id_file(layout), ids[1].encode() + b"\n", secret=False)
+    fs.write(image_id_file(layout), ids[0].encode() + b"\n", secret=False)
+
+
+def build_image(cfg: Config) -> None:
+    _record_image(common.layout(cfg), _build(cfg))
 
 
 def image_ok(cfg: Config) -> bool:
@@ -190,24 +200,36 @@ def image_ok(cfg: Config) -> bool:
 
 
 def new_ca(cfg: Config) -> None:
-    """Retire the current CA (kept under output/ca.retired-<time>; a docker CA's volume is
-    removed) and create a new one with the configured backend."""
+    """Retire the current CA and create a new one. Everything that can fail (engine, base
+    image, key type) is checked before the old CA is touched; the old CA is kept, in
+    output/ca.retired-<time> (local) or the volume <volume>.retired-<time> (docker)."""
     layout = common.layout(cfg)
-    chosen = backend(cfg) if cfg.backend != "auto" else None
-    if chosen is None:
-        from .adapters import docker
-        chosen = "docker" if docker.engine_answers() else "local"
     recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    chosen = cfg.backend if cfg.backend != "auto" else recorded or backend(cfg)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    ids = None
+    if chosen == "docker":
+        if not cfg.ca.key.is_rsa:
+            raise CaError(f"the docker CA only makes RSA keys, not {cfg.ca.key} (set ca.key)")
+        ids = _build(cfg)
     if recorded == "docker" or chosen == "docker":
         from .adapters import docker
-        docker.remove_ca(docker.connect(), cfg.ca)
+        client = docker.connect()
+        if recorded == "docker":
+            image = ids[0] if ids else (fs.read(image_id_file(layout)) or b"").decode().strip()
+            retired = docker.retire_ca(client, cfg.ca, image, fs.read(layout.ca_cert), stamp)
+            if retired:
+                note(f"new_ca: the old CA is kept in volume {retired}")
+        elif docker.ca_exists(client, cfg.ca):
+            raise CaError(f"container {cfg.ca.container} or volume {cfg.ca.volume} exists but "
+                          "this output folder's CA is not in it; it is left alone (set "
+                          "ca.container / ca.volume to other names, or remove them yourself)")
     if layout.ca_dir.exists():
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        retired = layout.root / f"ca.retired-{stamp}"
-        layout.ca_dir.rename(retired)
-        note(f"new_ca: the old CA is kept in {retired}")
-    if chosen == "docker":
-        build_image(cfg)
+        retired_dir = layout.root / f"ca.retired-{stamp}"
+        layout.ca_dir.rename(retired_dir)
+        note(f"new_ca: the old CA files are kept in {retired_dir}")
+    if ids is not None:
+        _record_image(layout, ids)
         ensure_docker_ca(cfg, create=True)
     else:
         ensure_local_ca(cfg, create=True)

@@ -219,6 +219,49 @@ def ensure_ca(client: DockerClient, ca: CaConfig, image_id: str, allow_create: b
         raise EngineError(f"container {ca.container}: {_one_line(exc)}") from None
 
 
+def ca_exists(client: DockerClient, ca: CaConfig) -> bool:
+    """The CA container or the CA volume exists on this engine."""
+    for inspect, name in ((client.api.inspect_container, ca.container),
+                          (client.api.inspect_volume, ca.volume)):
+        with contextlib.suppress(NotFound):
+            inspect(name)
+            return True
+    return False
+
+
+def retire_ca(client: DockerClient, ca: CaConfig, image_id: str, expected_pem: bytes | None,
+              stamp: str) -> str | None:
+    """Copy the CA volume to ``<volume>.retired-<stamp>`` (the old key stays inside Docker), then
+    remove the CA container and volume. Refuses a volume whose CA is not ``expected_pem``."""
+    try:
+        with contextlib.suppress(NotFound):
+            _check_ours(client.api.inspect_container(ca.container), ca.container)
+            client.api.remove_container(ca.container, force=True)
+        try:
+            client.api.inspect_volume(ca.volume)
+        except NotFound:
+            return None
+        retired = f"{ca.volume}.retired-{stamp}"
+        client.volumes.create(retired, labels={LABEL: "retired-ca"})
+        helper = client.containers.run(
+            image_id, entrypoint=["/bin/sh", "-c", "cat /ca/ca.crt && cp -a /ca/. /retired/"],
+            volumes={ca.volume: {"bind": CA_DIR, "mode": "ro"},
+                     retired: {"bind": "/retired", "mode": "rw"}},
+            network_mode="none", detach=True, labels={LABEL: "retire"})
+        code = helper.wait(timeout=SLOW_TIMEOUT).get("StatusCode")
+        shown = helper.logs(stdout=True, stderr=False)
+        helper.remove(v=True, force=True)
+        if code != 0 or (expected_pem is not None and shown.strip() != expected_pem.strip()):
+            client.api.remove_volume(retired, force=True)
+            raise CaError(f"volume {ca.volume} does not hold the CA of this output folder; it is "
+                          "left alone (set ca.volume / ca.container to other names, or remove "
+                          "it yourself)")
+        client.api.remove_volume(ca.volume, force=True)
+        return retired
+    except DockerException as exc:
+        raise EngineError(f"retiring {ca.container} / {ca.volume}: {_one_line(exc)}") from None
+
+
 def remove_ca(client: DockerClient, ca: CaConfig) -> None:
     """Remove the CA container and its volume: the CA is gone for good (an explicit new CA)."""
     try:

@@ -32,7 +32,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, docker_client: Any,
         yield project
     finally:
         dockerlib.remove_container(docker_client, names["container"])
-        dockerlib.remove_volume(docker_client, names["volume"])
+        for volume in docker_client.volumes.list():
+            if volume.name.startswith(names["volume"]):  # with the retired copies
+                dockerlib.remove_volume(docker_client, volume.name)
         dockerlib.remove_image(docker_client, names["image"])
 
 
@@ -145,6 +147,34 @@ def test_new_base_image_under_same_tag_rebuilds_the_ca_image(
         dockerlib.remove_image(docker_client, alias)
 
 
+def test_new_ca_checks_before_it_retires(built: Project, docker_client: Any,
+                                         tmp_path: Path) -> None:
+    """A new CA that cannot be made (no base image) leaves the old one exactly as it was."""
+    project = built.copy(tmp_path / "p")
+    project.doit()  # earlier tests may have moved the shared container to another image
+    old = (project.output / "ca/ca.crt.pem").read_bytes()
+    proc = project.doit("new_ca", check=False, PKI_CA_BASE_IMAGE="nowhere/none:1")
+    assert proc.returncode != 0 and "nowhere/none:1 is not in the engine" in proc.stdout
+    assert (project.output / "ca/ca.crt.pem").read_bytes() == old
+    assert project.ran() == set()
+
+
+def test_new_ca_leaves_a_ca_it_does_not_own_alone(built: Project, docker_client: Any,
+                                                 tmp_path: Path) -> None:
+    """Another output folder (a local CA) with the same container and volume names."""
+    other = Project.create(tmp_path / "other", PKI_CA_BACKEND="local")
+    names = built.names  # type: ignore[attr-defined]
+    for key in ("container", "volume", "image"):
+        other.set_option("ca", f'{key} = "{names[key]}"')
+    other.doit("ca")
+    built.doit()
+    proc = other.doit("new_ca", check=False, PKI_CA_BACKEND="docker",
+                      PKI_CA_BASE_IMAGE=built.env["PKI_CA_BASE_IMAGE"])
+    assert proc.returncode != 0
+    assert "exists but this output folder's CA is not in it; it is left alone" in proc.stdout
+    assert built.ran() == set()  # the owner's CA is untouched
+
+
 def test_lost_volume_stops_then_new_ca_on_purpose(built: Project, docker_client: Any,
                                                   tmp_path: Path) -> None:
     # Last in this module: it replaces the CA in the shared volume.
@@ -160,7 +190,38 @@ def test_lost_volume_stops_then_new_ca_on_purpose(built: Project, docker_client:
     assert (project.output / "ca/ca.crt.pem").read_bytes() == old
     project.doit("new_ca")
     assert (project.output / "ca/ca.crt.pem").read_bytes() != old
+    assert list(project.output.glob("ca.retired-*/ca.crt.pem"))
     ran = project.ran()
     assert {f"sign:{c}" for c in EVERYTHING} | {f"stores:{c}" for c in EVERYTHING} <= ran
     assert {f"deploy:{c}" for c in DEPLOYED} <= ran
     assert not any(t.startswith("keygen:") for t in ran)
+
+
+def test_new_ca_keeps_the_old_ca_in_a_volume(tmp_path: Path, docker_client: Any,
+                                             base_image: str) -> None:
+    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
+                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/one.toml")
+    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
+    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
+    (project.root / "config/one.toml").write_text(text + "[components.web]\n")
+    try:
+        project.doit()
+        old = (project.output / "ca/ca.crt.pem").read_bytes()
+        proc = project.doit("new_ca")
+        retired = [v.name for v in docker_client.volumes.list()
+                   if v.name.startswith(names["volume"] + ".retired-")]
+        assert len(retired) == 1 and f"kept in volume {retired[0]}" in proc.stderr
+        kept = docker_client.containers.run(
+            names["image"], entrypoint=["cat", "/old/ca.crt"], network_mode="none",
+            volumes={retired[0]: {"bind": "/old", "mode": "ro"}}, detach=True)
+        kept.wait()
+        assert kept.logs(stdout=True, stderr=False).strip() == old.strip()
+        kept.remove(v=True)
+        assert (project.output / "ca/ca.crt.pem").read_bytes() != old
+        assert {"sign:web", "stores:web"} <= project.ran()
+    finally:
+        dockerlib.remove_container(docker_client, names["container"])
+        for volume in docker_client.volumes.list():
+            if volume.name.startswith(names["volume"]):
+                dockerlib.remove_volume(docker_client, volume.name)
+        dockerlib.remove_image(docker_client, names["image"])
