@@ -15,7 +15,11 @@ try:
 except ConfigError as exc:
     sys.exit("\n".join(f"error: {line}" for line in exc.problems))
 
-fs.ensure_dir(CONFIG.output)
+try:
+    fs.ensure_dir(CONFIG.output)
+except OSError as exc:
+    sys.exit(f"error: {CONFIG.output}: cannot use it as the output folder: {exc.strerror} "
+             "(set PKI_OUTPUT or settings.output to a writable folder)")
 
 DOIT_CONFIG = {
     "dep_file": str(fs.Layout(CONFIG.output).state_file),

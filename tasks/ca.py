@@ -159,6 +159,12 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
         raise CaError(f"the CA in container {cfg.ca.container} (volume {cfg.ca.volume}) is not "
                       f"the CA in {layout.ca_cert}; two CAs are never mixed (restore the volume, "
                       "or run `doit new_ca`)")
+    if existing is None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        cert = x509.load_pem_x509_certificate(pem)
+        note(f"ca: exported the CA certificate of volume {cfg.ca.volume}: "
+             f"{cert.subject.rfc4514_string()}, SHA-256 {cert.fingerprint(hashes.SHA256()).hex()}")
     fs.write(layout.ca_cert, pem, secret=False)
     fs.write(layout.ca_backend, b"docker\n", secret=False)
 

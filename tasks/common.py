@@ -28,6 +28,10 @@ def user_errors(stage: str, component: str | None = None) -> Callable[..., Any]:
                 result = func(*args, **kwargs)
             except PkiError as exc:
                 return TaskFailed(f"error: {prefix}: {exc}")
+            except OSError as exc:  # the output folder is read-only, full, or not a folder
+                where = f"{exc.filename}: " if exc.filename else ""
+                return TaskFailed(f"error: {prefix}: cannot write {where}{exc.strerror or exc} "
+                                  "(check the output folder, PKI_OUTPUT)")
             return result if result is not None else True
         return action
     return wrap

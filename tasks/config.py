@@ -19,6 +19,7 @@ BACKENDS = ("auto", "local", "docker")
 DIALECTS = ("db2", "sqlserver", "postgres")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 DEFAULT_CONFIG = Path("config/deployment.toml")
+MAX_DAYS = 36500
 
 
 @dataclass(frozen=True)
@@ -118,8 +119,8 @@ class _Reader:
 
     def positive(self, table: dict[str, Any], prefix: str, key: str, default: int) -> int:
         value = self.get(table, prefix, key, int, default)
-        if value <= 0:
-            self.fail(f"{prefix}.{key}", f"{value} must be at least 1")
+        if not 1 <= value <= MAX_DAYS:
+            self.fail(f"{prefix}.{key}", f"{value} must be from 1 to {MAX_DAYS} (100 years)")
             return default
         return value
 
@@ -129,7 +130,7 @@ class _Reader:
             return keys.parse_spec(text)
         except ValueError as exc:
             self.fail(f"{prefix}.key", str(exc))
-            return keys.parse_spec(default)
+            return keys.parse_spec("rsa:2048")
 
 
 _SETTINGS = {"ca_backend", "database_dialect", "renew_before_days", "password_env",
@@ -212,13 +213,20 @@ def _ca(r: _Reader, t: dict[str, Any]) -> CaConfig:
         subject=subject,
         key=r.key_spec(t, "ca", "rsa:4096"),
         validity_days=r.positive(t, "ca", "validity_days", 1095),
-        alias=r.get(t, "ca", "alias", str, "ca"),
+        alias=_alias(r, r.get(t, "ca", "alias", str, "ca")),
         image=r.get(t, "ca", "image", str, "i2-pki-ca"),
         base_image=os.environ.get("PKI_CA_BASE_IMAGE")
         or r.get(t, "ca", "base_image", str, "debian:bookworm-slim"),
         container=r.get(t, "ca", "container", str, "ca"),
         volume=r.get(t, "ca", "volume", str, "i2-pki-ca-data"),
     )
+
+
+def _alias(r: _Reader, alias: str) -> str:
+    """Java key stores fold aliases to lower case; so do we, or the stores never settle."""
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", alias):
+        r.fail("ca.alias", f"{alias!r} must be letters, digits, '.', '_', '-'")
+    return alias.lower()
 
 
 def _profiles(r: _Reader, raw: Any) -> dict[str, profiles.Profile]:
@@ -232,6 +240,9 @@ def _profiles(r: _Reader, raw: Any) -> dict[str, profiles.Profile]:
     for name, table in merged.items():
         ku = table.get("key_usage", ["digital_signature", "key_encipherment"])
         eku = table.get("extended_key_usage", [])
+        if ku == []:
+            r.fail(f"profiles.{name}.key_usage", "is empty; a leaf needs at least one usage "
+                   "(e.g. [\"digital_signature\"])")
         for key, values, known in (("key_usage", ku, profiles.KEY_USAGES),
                                    ("extended_key_usage", eku, tuple(profiles.EXTENDED_USAGES))):
             bad = [v for v in values if v not in known] if isinstance(values, list) else [values]
@@ -277,7 +288,15 @@ def _component(r: _Reader, name: str, t: dict[str, Any], d: dict[str, Any],
     profile = profs.get(profile_name)
     if profile is None and keystore != "none":
         r.fail(f"{p}.profile", f"{profile_name!r} is not a profile (use {', '.join(profs)})")
-    key = r.key_spec(t, p, r.get(d, "defaults", "key", str, "rsa:2048"))
+    default_key = r.get(d, "defaults", "key", str, "rsa:2048")
+    if default_key not in keys.SUPPORTED:
+        r.fail("defaults.key", f"{default_key!r} is not a supported key (use one of "
+               f"{', '.join(keys.SUPPORTED)})")
+        default_key = "rsa:2048"
+    key = r.key_spec(t, p, default_key)
+    if profile and not key.is_rsa and set(profile.key_usage) <= {"key_encipherment"}:
+        r.fail(f"{p}.profile", f"profile {profile.name} only allows key_encipherment, which "
+               f"{key} keys cannot do (RFC 8813; add digital_signature, or use an RSA key)")
     if t.get("dialect") == "sqlserver" and not key.is_rsa:
         r.fail(f"{p}.key", f"{key} is not RSA; SQL Server only loads RSA keys (use rsa:2048)")
     days = r.positive(t, p, "validity_days", r.positive(d, "defaults", "validity_days", 365))

@@ -19,6 +19,7 @@ from .errors import EngineError, PkiError
 from .targets import Target
 
 _engines: dict[str, dict[str, str] | None] = {}
+_told: set[str] = set()  # engines already reported as down in this process
 
 
 def artefacts(layout: fs.Layout, comp: Component) -> list[tuple[str, Path, str]]:
@@ -111,7 +112,14 @@ def deploy(cfg: Config, name: str) -> None:
             if target.required:
                 raise PkiError(f"{where}: {why} (start it, or set required = false)")
             state[target.key] = {"container_id": None, "files": {}}
-            summary.append(f"{target.container}: skipped ({why}, optional)")
+            if found is None and url in _told:
+                continue
+            if found is None:
+                _told.add(url)
+                summary.append(f"no Docker engine answers at {url}; optional targets skipped "
+                               "(they get their stores once their containers exist)")
+            else:
+                summary.append(f"{target.container}: skipped ({why}, optional)")
             continue
         payload = [(target.name_of(art, default), fs.read(src) or b"", target.mode_of(art))
                    for art, src, default in sources]
@@ -119,7 +127,8 @@ def deploy(cfg: Config, name: str) -> None:
         state[target.key] = {"container_id": cid, "files": files}
         summary.append(f"{target.container}:{target.path} {len(files)} files ({how})")
     fs.write(state_file(layout, name), json.dumps(state, indent=1).encode(), secret=True)
-    print(f"deploy {name}: " + "; ".join(summary))
+    if summary:
+        print(f"deploy {name}: " + "; ".join(summary))
 
 
 def tasks(cfg: Config) -> Iterator[dict[str, Any]]:

@@ -56,7 +56,10 @@ def component(cfg: Config, comp: Component) -> dict[str, Any]:
 
 def cert_dns(cert: Any) -> list[str]:
     from cryptography import x509
-    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
     return list(san.get_values_for_type(x509.DNSName))
 
 
@@ -70,7 +73,7 @@ def write(cfg: Config) -> None:
     ca = common.load_cert(layout.ca_cert)
     doc = {
         "ca": {"certificate": layout.rel(layout.ca_cert),
-               "subject": cfg.ca.subject,
+               "subject": ca.subject.rfc4514_string() if ca else None,
                "backend": (fs.read(layout.ca_backend) or b"").decode().strip() or None,
                "fingerprint_sha256": ca.fingerprint(_sha256()).hex() if ca else None,
                "not_after": ca.not_valid_after_utc.isoformat() if ca else None},

@@ -32,14 +32,20 @@ def source(layout: fs.Layout, comp: Component, role: str) -> str:
 
 
 def _check(value: str, where: str) -> str:
+    if not all(" " <= ch <= "~" for ch in value):
+        raise PasswordError(f"{where}: the password has characters outside printable ASCII, "
+                            "which Java and OpenSSL encode differently in PKCS#12 stores "
+                            "(use letters, digits and ASCII punctuation)")
     if len(value) < MIN_LENGTH:
         raise PasswordError(f"{where}: the password has {len(value)} characters, at least "
                             f"{MIN_LENGTH} are needed (keytool refuses shorter ones)")
     return value
 
 
-def get(layout: fs.Layout, comp: Component, role: str, create: bool) -> str | None:
-    """The store password, or None when it would have to be generated and create is False."""
+def get(layout: fs.Layout, comp: Component, role: str, create: bool,
+        ask: bool = True) -> str | None:
+    """The store password, or None when it would have to be generated and create is False,
+    or asked on the terminal and ask is False."""
     env = os.environ.get(comp.password.env)
     if env:
         return _check(env, f"${comp.password.env}")
@@ -48,9 +54,9 @@ def get(layout: fs.Layout, comp: Component, role: str, create: bool) -> str | No
         if data is None:
             raise PasswordError(f"{comp.password.file}: cannot read the password file "
                                 f"(create it, or set ${comp.password.env})")
-        return _check(data.decode().rstrip("\r\n"), str(comp.password.file))
+        return _check(data.decode("utf-8", "replace").rstrip("\r\n"), str(comp.password.file))
     if _prompt_allowed():
-        return _prompt(comp.password.env)
+        return _prompt(comp.password.env) if ask else None
     path = layout.password_file(comp.name, role)
     data = fs.read(path)
     if data is not None:

@@ -11,7 +11,7 @@ from doit.tools import config_changed
 from . import common, passwords
 from .adapters import fs
 from .config import Component, Config
-from .errors import PasswordError, PkiError
+from .errors import PkiError
 from .pki import keys, stores
 
 
@@ -88,8 +88,10 @@ def build(cfg: Config, name: str) -> None:
                  encode(cfg, comp, role, kind, password, m), secret=role == "keystore")
 
 
-def problems(cfg: Config, comp: Component, create_passwords: bool = False) -> list[str]:
-    """What is wrong with the component's stores as they are on disk (empty: all good)."""
+def problems(cfg: Config, comp: Component, ask: bool = True) -> list[str]:
+    """What is wrong with the component's stores as they are on disk (empty: all good). With
+    ask False, a store whose password only a terminal prompt knows is checked for presence only,
+    so that a no-op build does not ask for the password."""
     layout = common.layout(cfg)
     m = Material(cfg, comp)
     found: list[str] = []
@@ -101,8 +103,11 @@ def problems(cfg: Config, comp: Component, create_passwords: bool = False) -> li
             found += [f"{layout.pem_extras(comp.name)[p]}: not the expected PEM" for p in parts
                       if fs.read(layout.pem_extras(comp.name)[p]) != files[p]]
             continue
-        password = passwords.get(layout, comp, role, create=create_passwords)
+        password = passwords.get(layout, comp, role, create=False, ask=ask)
         data = fs.read(path)
+        if password is None and data is not None and not ask and passwords.source(
+                layout, comp, role) == "prompt":
+            continue
         if password is None or data is None:
             found.append(f"{path}: missing, or its generated password is")
             continue
@@ -122,10 +127,8 @@ def problems(cfg: Config, comp: Component, create_passwords: bool = False) -> li
 
 def stores_ok(cfg: Config, name: str) -> bool:
     try:
-        return not problems(cfg, cfg.components[name])
+        return not problems(cfg, cfg.components[name], ask=False)
     except (PkiError, ValueError):
-        return False
-    except PasswordError:
         return False
 
 

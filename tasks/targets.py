@@ -12,6 +12,7 @@ SECRET = {"keystore", "key"}
 _KEYS = {"container", "path", "owner", "secret_mode", "public_mode", "files", "docker_host",
          "required"}
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
 _CONTAINER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
 
 
@@ -73,8 +74,10 @@ def parse(fail: Any, prefix: str, raw: Any) -> tuple[Target, ...]:
         container, path = t.get("container"), t.get("path")
         if not isinstance(container, str) or not _CONTAINER.match(container):
             fail(f"{p}.container", f"{container!r} is not a container name (set one)")
-        if not isinstance(path, str) or not path.startswith("/") or "/../" in path + "/":
-            fail(f"{p}.path", f"{path!r} must be an absolute folder path in the container")
+        if (not isinstance(path, str) or not _PATH.match(path) or "/../" in path + "/"
+                or "/./" in path + "/"):
+            fail(f"{p}.path", f"{path!r} must be an absolute folder path of letters, digits, "
+                 "'.', '_', '-' and '/'")
         owner = t.get("owner", "0:0")
         match = re.match(r"^(\d+):(\d+)$", owner) if isinstance(owner, str) else None
         if not match:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shlex
 import tarfile
 import time
 from pathlib import PurePosixPath
@@ -75,7 +76,8 @@ def put_files(client: Any, container_id: str, folder: str, files: list[tuple[str
     atomic = running and _has_shell(client, container_id)
     suffix = f".pki-{os.getpid()}-{time.time_ns()}"
     entries: list[tuple[str, bytes | None, int, int, int]] = [
-        (str(p.relative_to(base)), None, 0o755, uid, gid) for p in missing]
+        (str(p.relative_to(base)), None, 0o755, uid if p == dest else 0, gid if p == dest else 0)
+        for p in missing]
     rel = dest.relative_to(base)
     for name, data, mode in files:
         target = rel / (("." + name + suffix) if atomic else name)
@@ -84,7 +86,8 @@ def put_files(client: Any, container_id: str, folder: str, files: list[tuple[str
         raise EngineError(f"the engine refused the copy into {folder}")
     if not atomic:
         return "stopped" if not running else "in place"
-    script = " && ".join(f"mv -f '{dest / ('.' + n + suffix)}' '{dest / n}'" for n, _, _ in files)
+    script = " && ".join(f"mv -f {shlex.quote(str(dest / ('.' + n + suffix)))} "
+                         f"{shlex.quote(str(dest / n))}" for n, _, _ in files)
     exec_id = client.api.exec_create(container_id, ["sh", "-c", script])
     output = client.api.exec_start(exec_id)
     if client.api.exec_inspect(exec_id).get("ExitCode") != 0:

@@ -90,6 +90,8 @@ def ensure_dir(path: Path) -> None:
         path = path.parent
     for folder in reversed(missing):  # mkdir(parents=True) would give parents the umask's mode
         folder.mkdir(mode=0o700, exist_ok=True)
+    if not path.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(path))
 
 
 def write(path: Path, data: bytes, secret: bool) -> None:

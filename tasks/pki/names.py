@@ -23,6 +23,8 @@ def check_dns(name: str) -> str:
 
 
 def check_ip(text: str) -> str:
+    if "%" in text:
+        raise ValueError(f"{text!r} has a zone id, which a certificate cannot carry")
     try:
         return str(ipaddress.ip_address(text))
     except ValueError:

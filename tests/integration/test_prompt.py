@@ -61,6 +61,9 @@ def test_prompted_password_opens_the_stores(tmp_path: Path) -> None:
     data = (project.output / "components/liberty/keystore.jks").read_bytes()
     assert list(stores.read_jks(data, "typed-secret").key_entries) == ["liberty"]
     assert b"typed-secret" not in (project.output / ".doit.db").read_bytes()
+    # A no-op build on the terminal does not ask again.
+    code, shown = run_on_pty(project, [], "stores:liberty")
+    assert code == 0 and b"Store password" not in shown and b".  stores" not in shown
 
 
 def test_prompt_answers_must_match(tmp_path: Path) -> None:

@@ -100,3 +100,62 @@ def test_env_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = config.load()
     assert cfg.output == tmp_path / "out" and cfg.backend == "local"
     assert list(cfg.components) == ["a"]
+
+
+def test_values_that_would_never_settle_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[defaults]
+key = "rsa:1024"
+[ca]
+alias = "My CA"
+[profiles.empty]
+key_usage = []
+[profiles.enc]
+key_usage = ["key_encipherment"]
+[components.x]
+validity_days = 100000000
+ip = ["fe80::1%eth0"]
+[components.y]
+profile = "enc"
+key = "ec:p256"
+[[components.y.deploy]]
+container = "y"
+path = "/opt/x';touch /tmp/INJECTED;'"
+owner = "root"
+secret_mode = "999"
+""")
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    text = "\n".join(info.value.problems)
+    for key in ("defaults.key", "ca.alias", "profiles.empty.key_usage",
+                "components.x.validity_days", "components.x.ip[0]", "components.y.profile",
+                "components.y.deploy[0].path", "components.y.deploy[0].owner",
+                "components.y.deploy[0].secret_mode"):
+        assert f"{path}: {key}: " in text, key
+    assert "Traceback" not in text
+
+
+def test_ca_alias_is_folded_to_lower_case(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, '[ca]\nalias = "MyCA"\n[components.a]\n'))
+    assert cfg.ca.alias == "myca"  # what JKS stores, so stores settle
+
+
+def test_deploy_targets(tmp_path: Path) -> None:
+    cfg = config.load(write(tmp_path, """
+[components.a]
+[[components.a.deploy]]
+container = "a1"
+path = "/opt/i2/keys/stores/"
+owner = "1000:1001"
+public_mode = "0640"
+files = { keystore = "i2-a-keystore.jks" }
+docker_host = "ssh://ops@host2"
+required = false
+"""))
+    (target,) = cfg.components["a"].deploy
+    assert (target.container, target.path, target.uid, target.gid) == ("a1", "/opt/i2/keys/stores",
+                                                                        1000, 1001)
+    assert (target.secret_mode, target.public_mode) == (0o600, 0o640)
+    assert target.name_of("keystore", "keystore.jks") == "i2-a-keystore.jks"
+    assert target.name_of("ca", "ca.crt.pem") == "ca.crt.pem"
+    assert target.engine == "ssh://ops@host2" and not target.required
