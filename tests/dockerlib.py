@@ -98,7 +98,7 @@ def remove_image(client: Any, ref: str) -> None:
 
 def remove_container(client: Any, name: str) -> None:
     try:
-        client.containers.get(name).remove(force=True)
+        client.containers.get(name).remove(force=True, v=True)
     except Exception:  # noqa: BLE001
         pass
 

@@ -15,7 +15,7 @@ import docker
 
 class PrivateEngine:
     """dockerd with its own socket, data root, exec root and pid file; loopback-only containers
-    (--bridge=none --iptables=false), as DEVELOPERS.md requires."""
+    (--bridge=none --iptables=false): no bridge network, no traffic off the machine."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pkie.", dir="/tmp"))

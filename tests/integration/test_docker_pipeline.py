@@ -36,6 +36,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, docker_client: Any,
             if volume.name.startswith(names["volume"]):  # with the retired copies
                 dockerlib.remove_volume(docker_client, volume.name)
         dockerlib.remove_image(docker_client, names["image"])
+        docker_client.images.prune(filters={"dangling": True, "label": "i2-pki.role=ca-image"})
 
 
 def test_ca_key_never_reaches_the_host(built: Project, docker_client: Any) -> None:
@@ -46,8 +47,11 @@ def test_ca_key_never_reaches_the_host(built: Project, docker_client: Any) -> No
             assert path.name == "key.pem" and path.parent.parent.name == "components", path
     # Nor is it in the image: a fresh container of the image, without the volume, has no CA.
     image = built.names["image"]  # type: ignore[attr-defined]
-    listing = docker_client.containers.run(image, ["ls", "-A", "/ca"], remove=True,
-                                           network_mode="none", entrypoint=[])
+    fresh = docker_client.containers.run(image, ["ls", "-A", "/ca"], detach=True,
+                                         network_mode="none", entrypoint=[])
+    fresh.wait()
+    listing = fresh.logs()
+    fresh.remove(v=True)  # with its anonymous /ca volume
     assert listing.strip() == b""
     attrs = docker_client.containers.get(built.names["container"]).attrs  # type: ignore[attr-defined]
     assert attrs["HostConfig"]["NetworkMode"] == "none"
