@@ -179,13 +179,11 @@ def load(path: Path | None = None) -> Config:
             r.fail(prefix, "must be a table")
             continue
         table = r.table(raw, prefix, _COMPONENT)
-        if "dialect" in table and table["dialect"] != dialect:
-            if table["dialect"] not in DIALECTS:
-                r.fail(f"{prefix}.dialect",
-                       f"{table['dialect']!r} is not one of {', '.join(DIALECTS)}")
-            continue  # a database component for another dialect
+        if table.get("dialect", dialect) not in DIALECTS:
+            r.fail(f"{prefix}.dialect", f"{table['dialect']!r} is not one of {', '.join(DIALECTS)}")
+        # Every component is checked, the other dialects' databases too; only ours is built.
         comp = _component(r, name, table, defaults, profs, password, path.parent, renew)
-        if comp:
+        if comp and table.get("dialect", dialect) == dialect:
             comps[name] = comp
     if r.problems:
         raise ConfigError(list(dict.fromkeys(r.problems)))  # defaults are read per component
@@ -270,12 +268,18 @@ def _component(r: _Reader, name: str, t: dict[str, Any], d: dict[str, Any],
     dns, ips = [], []
     for i, v in enumerate(r.get(t, p, "dns", list, [fqdn, name.lower()])):
         try:
-            dns.append(names.check_dns(str(v)))
+            checked = names.check_dns(str(v))
+            if checked in dns:
+                r.fail(f"{p}.dns[{i}]", f"{v!r} is listed twice (names are not case-sensitive)")
+            dns.append(checked)
         except ValueError as exc:
             r.fail(f"{p}.dns[{i}]", f"{exc} (use letters, digits, '-', '_' and '.')")
     for i, v in enumerate(r.get(t, p, "ip", list, [])):
         try:
-            ips.append(names.check_ip(str(v)))
+            checked = names.check_ip(str(v))
+            if checked in ips:
+                r.fail(f"{p}.ip[{i}]", f"{v!r} is listed twice")
+            ips.append(checked)
         except ValueError as exc:
             r.fail(f"{p}.ip[{i}]", str(exc))
     keystore = r.choice(t, p, "keystore", STORE_TYPES,

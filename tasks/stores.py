@@ -75,6 +75,12 @@ def build(cfg: Config, name: str) -> None:
     comp = cfg.components[name]
     layout = common.layout(cfg)
     m = Material(cfg, comp)
+    current = set(targets(layout, comp))
+    for role in ("keystore", "truststore"):
+        for kind in fs.STORE_EXT:  # a store of the type used before (jks -> pkcs12) goes
+            stale = layout.store(name, role, kind)
+            if stale not in current:
+                stale.unlink(missing_ok=True)
     for role, kind in roles(comp):
         if kind == "pem":
             files = stores.pem_files(m.chain[0], m.ca)

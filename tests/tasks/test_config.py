@@ -159,3 +159,22 @@ required = false
     assert target.name_of("keystore", "keystore.jks") == "i2-a-keystore.jks"
     assert target.name_of("ca", "ca.crt.pem") == "ca.crt.pem"
     assert target.engine == "ssh://ops@host2" and not target.required
+
+
+def test_duplicates_and_other_dialects_are_checked(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PKI_DB_DIALECT", raising=False)
+    path = write(tmp_path, """
+[components.a]
+dns = ["a.example", "A.example"]
+ip = ["10.0.0.1", "10.0.0.1"]
+[components.postgres]
+dialect = "postgres"
+key = "rsa:1"
+""")
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    text = "\n".join(info.value.problems)
+    assert "components.a.dns[1]: 'A.example' is listed twice" in text
+    assert "components.a.ip[1]: '10.0.0.1' is listed twice" in text
+    assert "components.postgres.key" in text  # checked although db2 is the dialect
