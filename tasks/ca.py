@@ -135,8 +135,11 @@ def docker_ca_ok(cfg: Config) -> bool:
     recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
     if not image_id or recorded != "docker" or common.load_cert(layout.ca_cert) is None:
         return False
+    recorded_id = (fs.read(container_id_file(layout)) or b"").decode().strip()
     try:
-        return docker.ca_running(docker.connect(), cfg.ca, image_id)
+        # The very container this output folder last checked: one recreated by someone else
+        # (another project with the same names) makes `ca` compare the CA certificates again.
+        return docker.current_ca_id(docker.connect(), cfg.ca, image_id) == recorded_id
     except Exception:  # noqa: BLE001 - any engine trouble means "run the action", which reports it
         return False
 
@@ -167,6 +170,12 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
              f"{cert.subject.rfc4514_string()}, SHA-256 {cert.fingerprint(hashes.SHA256()).hex()}")
     fs.write(layout.ca_cert, pem, secret=False)
     fs.write(layout.ca_backend, b"docker\n", secret=False)
+    cid = docker.current_ca_id(client, cfg.ca, image_id) or ""
+    fs.write(container_id_file(layout), cid.encode() + b"\n", secret=False)
+
+
+def container_id_file(layout: fs.Layout) -> Path:
+    return layout.ca_dir / "container.id"
 
 
 def base_id_file(layout: fs.Layout) -> Path:

@@ -168,7 +168,8 @@ last_error() {  # the most telling line of openssl's stderr in $1, on one line
     why=
     while IFS= read -r line; do
         case $line in
-        *error* | *Error* | *unable* | *invalid* | *problem*) why=$line ;;
+        *"ould not"* | *"annot"*) why=$line ;;  # "Could not read CA private key": the cause
+        *error* | *Error* | *unable* | *invalid* | *problem*) [ -n "$why" ] || why=$line ;;
         "") ;;
         *) [ -n "$why" ] || why=$line ;;
         esac
@@ -199,7 +200,8 @@ sign() {
 }
 
 serve() {
-    has_ca || die "no CA in $CA (run ca.sh init first)"
+    has_ca || die "the CA in $CA has lost its key or certificate (restore the volume from \
+backup, or run \`doit new_ca\` to create a new CA on purpose)"
     work=$(mktemp -d /tmp/serve.XXXXXX) || die "cannot create a work folder in /tmp"
     trap 'rm -rf "$work"' EXIT
     trap 'exit 1' INT TERM HUP

@@ -133,10 +133,16 @@ def _is_current(attrs: dict[str, Any], ca: CaConfig, image_id: str) -> bool:
 
 def ca_running(client: DockerClient, ca: CaConfig, image_id: str) -> bool:
     """One inspect call: the CA container exists, runs, and runs ``image_id``."""
+    return current_ca_id(client, ca, image_id) is not None
+
+
+def current_ca_id(client: DockerClient, ca: CaConfig, image_id: str) -> str | None:
+    """One inspect call: the id of the CA container if it runs ``image_id``, else None."""
     try:
-        return _is_current(client.api.inspect_container(ca.container), ca, image_id)
+        attrs = client.api.inspect_container(ca.container)
     except NotFound:
-        return False
+        return None
+    return str(attrs["Id"]) if _is_current(attrs, ca, image_id) else None
 
 
 def _check_ours(attrs: dict[str, Any], name: str) -> None:

@@ -41,7 +41,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, docker_client: Any,
 
 def test_ca_key_never_reaches_the_host(built: Project, docker_client: Any) -> None:
     assert sorted(p.name for p in (built.output / "ca").iterdir()) == [
-        "backend", "base.id", "ca.crt.pem", "image.id"]
+        "backend", "base.id", "ca.crt.pem", "container.id", "image.id"]
     for path in built.output.rglob("*"):
         if path.is_file() and "PRIVATE KEY" in path.read_text(errors="replace"):
             assert path.name == "key.pem" and path.parent.parent.name == "components", path
@@ -228,4 +228,42 @@ def test_new_ca_keeps_the_old_ca_in_a_volume(tmp_path: Path, docker_client: Any,
         for volume in docker_client.volumes.list():
             if volume.name.startswith(names["volume"]):
                 dockerlib.remove_volume(docker_client, volume.name)
+        dockerlib.remove_image(docker_client, names["image"])
+
+
+def test_a_ca_replaced_behind_our_back_is_found(tmp_path: Path, docker_client: Any,
+                                                base_image: str) -> None:
+    """Someone else recreates the container with another CA in the volume, or the CA's key is
+    lost inside it: the build stops with one line instead of mixing CAs."""
+    from tasks import config
+    from tasks.adapters import docker as adapter
+
+    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
+                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/one.toml")
+    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
+    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
+    (project.root / "config/one.toml").write_text(text + "[components.web]\n")
+    try:
+        project.doit()
+        container = docker_client.containers.get(names["container"])
+        assert container.exec_run(["mv", "/ca/ca.key", "/ca/ca.key.away"]).exit_code == 0
+        project.set_option("components.web", 'dns = ["web2"]')
+        proc = project.doit(check=False)
+        assert proc.returncode != 0
+        assert "has lost its key or certificate (restore the volume" in proc.stdout
+        assert "Traceback" not in proc.stdout + proc.stderr
+        container.exec_run(["mv", "/ca/ca.key.away", "/ca/ca.key"])
+        assert "sign:web" in project.ran()
+
+        cfg = config.load(project.root / "config/one.toml")
+        image = (project.output / "ca/image.id").read_text().strip()
+        dockerlib.remove_container(docker_client, names["container"])
+        dockerlib.remove_volume(docker_client, names["volume"])
+        adapter.ensure_ca(docker_client, cfg.ca, image, allow_create=True)  # another CA
+        proc = project.doit(check=False)
+        assert proc.returncode != 0
+        assert "is not the CA in output/ca/ca.crt.pem; two CAs are never mixed" in proc.stdout
+    finally:
+        dockerlib.remove_container(docker_client, names["container"])
+        dockerlib.remove_volume(docker_client, names["volume"])
         dockerlib.remove_image(docker_client, names["image"])
