@@ -6,7 +6,7 @@ Run `doit` to build everything, `doit sign:solr2` for one piece, `doit list` for
 
 import sys
 
-from tasks import ca, config, csr, deploy, keygen, manifest, sign, stores, verify
+from tasks import ca, config, csr, deploy, keygen, manifest, passwords, sign, stores, verify
 from tasks.adapters import fs
 from tasks.errors import ConfigError
 
@@ -14,6 +14,8 @@ try:
     CONFIG = config.load()
 except ConfigError as exc:
     sys.exit("\n".join(f"error: {line}" for line in exc.problems))
+
+passwords.decide_prompt()
 
 try:
     fs.ensure_dir(CONFIG.output)

@@ -245,6 +245,8 @@ def new_ca(cfg: Config) -> None:
         note(f"new_ca: the old CA files are kept in {retired_dir}")
     if ids is not None:
         _record_image(layout, ids)
+        # Claimed before it exists: a new_ca interrupted from here on is finished by new_ca.
+        fs.write(layout.ca_backend, b"docker\n", secret=False)
         ensure_docker_ca(cfg, create=True)
     else:
         ensure_local_ca(cfg, create=True)
@@ -270,7 +272,8 @@ def tasks(cfg: Config) -> Iterator[dict[str, Any]]:
                                   else ensure_local_ca, cfg)],
         "file_dep": [image_id_file(layout)] if chosen == "docker" else [],
         "targets": [layout.ca_cert, layout.ca_backend],
-        "uptodate": [(docker_ca_ok if chosen == "docker" else local_ca_ok, [cfg])],
+        "uptodate": [_config(cfg, "container", "volume", "image"),
+                     (docker_ca_ok if chosen == "docker" else local_ca_ok, [cfg])],
     }
     yield {
         "basename": "new_ca",

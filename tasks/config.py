@@ -243,9 +243,15 @@ def _profiles(r: _Reader, raw: Any) -> dict[str, profiles.Profile]:
                    "(e.g. [\"digital_signature\"])")
         for key, values, known in (("key_usage", ku, profiles.KEY_USAGES),
                                    ("extended_key_usage", eku, tuple(profiles.EXTENDED_USAGES))):
-            bad = [v for v in values if v not in known] if isinstance(values, list) else [values]
+            if not isinstance(values, list):
+                r.fail(f"profiles.{name}.{key}", f"{values!r} must be a list, e.g. "
+                       f"[\"{known[0]}\"]")
+                continue
+            bad = [v for v in values if v not in known]
             if bad:
                 r.fail(f"profiles.{name}.{key}", f"{bad!r} not known (use {', '.join(known)})")
+            if len(set(values)) != len(values):
+                r.fail(f"profiles.{name}.{key}", "lists a usage twice (list each once)")
         out[name] = profiles.Profile(name, tuple(ku), tuple(eku))
     return out
 

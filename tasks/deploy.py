@@ -142,7 +142,9 @@ def tasks(cfg: Config) -> Iterator[dict[str, Any]]:
             "doc": "copy {}'s stores into {}".format(
                 comp.name, ", ".join(t.container for t in comp.deploy)),
             "actions": [common.action("deploy", comp.name, deploy, cfg, comp.name)],
-            "file_dep": [src for _, src, _ in artefacts(layout, comp)],
+            # verified.txt: only stores that passed verify are ever copied into a container
+            "file_dep": [src for _, src, _ in artefacts(layout, comp)]
+            + [layout.verified(comp.name)],
             "targets": [state_file(layout, comp.name)],
             "uptodate": [config_changed({"targets": [repr(t) for t in comp.deploy]}),
                          (deploy_ok, [cfg, comp.name])],

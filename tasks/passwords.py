@@ -7,6 +7,7 @@ import getpass
 import os
 import secrets
 import sys
+from pathlib import Path
 
 from .adapters import fs
 from .config import Component
@@ -17,7 +18,25 @@ _prompted: dict[str, str] = {}
 
 
 def _prompt_allowed() -> bool:
-    return sys.stdin.isatty() and os.environ.get("PKI_NO_PROMPT", "") == ""
+    """On a terminal, unless PKI_NO_PROMPT. dodo.py decides once, in doit's main process, and
+    passes it on in PKI_PROMPT: `doit -n` workers have no terminal but must not fall back to
+    generating other passwords."""
+    if os.environ.get("PKI_NO_PROMPT", ""):
+        return False
+    if "PKI_PROMPT" in os.environ:
+        return os.environ["PKI_PROMPT"] == "1"
+    return sys.stdin.isatty()
+
+
+def decide_prompt() -> None:
+    """Called once at load, in the main process (see _prompt_allowed)."""
+    os.environ["PKI_PROMPT"] = "1" if (sys.stdin.isatty()
+                                       and not os.environ.get("PKI_NO_PROMPT", "")) else "0"
+
+
+def prompted_marker(layout: fs.Layout) -> Path:
+    """Present when stores were made with a typed password (never the password itself)."""
+    return layout.secrets / "prompted"
 
 
 def source(layout: fs.Layout, comp: Component, role: str) -> str:
@@ -56,13 +75,22 @@ def get(layout: fs.Layout, comp: Component, role: str, create: bool,
                                 f"(create it, or set ${comp.password.env})")
         return _check(data.decode("utf-8", "replace").rstrip("\r\n"), str(comp.password.file))
     if _prompt_allowed():
-        return _prompt(comp.password.env) if ask else None
+        if not ask:
+            return None
+        value = _prompt(comp.password.env)
+        fs.write(prompted_marker(layout), b"", secret=True)
+        return value
     path = layout.password_file(comp.name, role)
     data = fs.read(path)
     if data is not None:
         return _check(data.decode().rstrip("\n"), str(path))
     if not create:
         return None
+    if prompted_marker(layout).exists():
+        raise PasswordError(f"the stores were made with a password typed at a prompt and "
+                            f"there is no terminal now (set ${comp.password.env} or a "
+                            f"password_file, or delete {prompted_marker(layout)} to switch to "
+                            "generated passwords)")
     value = secrets.token_urlsafe(18)
     fs.write(path, value.encode() + b"\n", secret=True)
     return value
@@ -71,6 +99,10 @@ def get(layout: fs.Layout, comp: Component, role: str, create: bool,
 def _prompt(env: str, tries: int = 3) -> str:
     """Ask twice on the terminal, once per process; the answer lives only in memory. After
     ``tries`` failed attempts every later call fails at once (no endless re-prompting)."""
+    if env not in _prompted and not sys.stdin.isatty():
+        raise PasswordError(f"the store password is typed at a prompt, and `doit -n` workers "
+                            f"have no terminal (set ${env} or settings.password_file, or run "
+                            "without -n)")
     if env not in _prompted:
         _prompted[env] = ""
         for _ in range(tries):

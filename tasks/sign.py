@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+from cryptography import x509
 from doit.tools import config_changed
 
 from . import ca, common
@@ -86,7 +87,25 @@ def sign(cfg: Config, name: str) -> None:
         raise CaError(f"{layout.ca_cert} is missing or unreadable (run `doit ca`)")
     csr = fs.read(layout.csr(name)) or b""
     pem = get_signer(cfg).sign(csr, request_for(comp, ca_cert, common.now()))
+    check_issued(cfg, name, pem, ca_cert)
     fs.write(layout.cert(name), pem, secret=False)
+
+
+def check_issued(cfg: Config, name: str, pem: bytes, ca_cert: Any) -> None:
+    """Whatever signed it, keep a certificate only if the CA in output/ca issued it for the
+    component's key: a CA replaced behind our back never reaches a store."""
+    layout = common.layout(cfg)
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise CaError("the CA answered with something that is not a certificate") from None
+    if not common.issued_by(cert, ca_cert):
+        raise CaError(f"the certificate that came back was not issued by {layout.ca_cert}; "
+                      "the CA behind the signer is another one (run `doit ca` to compare, "
+                      "restore the CA, or run `doit new_ca`)")
+    key = keys.load_pem(fs.read(layout.key(name)) or b"")
+    if keys.public_der(key) != keys.public_der(cert.public_key()):
+        raise CaError("the certificate that came back is for another key")
 
 
 def tasks(cfg: Config) -> Iterator[dict[str, Any]]:

@@ -76,11 +76,16 @@ def build(cfg: Config, name: str) -> None:
     layout = common.layout(cfg)
     m = Material(cfg, comp)
     current = set(targets(layout, comp))
-    for role in ("keystore", "truststore"):
-        for kind in fs.STORE_EXT:  # a store of the type used before (jks -> pkcs12) goes
-            stale = layout.store(name, role, kind)
-            if stale not in current:
-                stale.unlink(missing_ok=True)
+    # Files of the store types used before (jks -> pkcs12, pem -> jks) go, with their
+    # generated passwords, so that nothing stale is left to be deployed or trusted.
+    stale = [layout.store(name, r, k) for r in ("keystore", "truststore") for k in fs.STORE_EXT]
+    stale += list(layout.pem_extras(name).values())
+    for path in stale:
+        if path not in current:
+            path.unlink(missing_ok=True)
+    for role, kind in (("keystore", comp.keystore), ("truststore", comp.truststore)):
+        if kind in ("pem", "none"):
+            layout.password_file(name, role).unlink(missing_ok=True)
     for role, kind in roles(comp):
         if kind == "pem":
             files = stores.pem_files(m.chain[0], m.ca)

@@ -53,6 +53,7 @@ def cert_problems(comp: Component, cert: x509.Certificate, key: keys.PrivateKey,
 def check(cfg: Config, name: str) -> None:
     comp = cfg.components[name]
     layout = common.layout(cfg)
+    layout.verified(name).unlink(missing_ok=True)  # no stale pass for deploy to trust
     ca = common.load_cert(layout.ca_cert)
     if ca is None:
         raise PkiError(f"{layout.ca_cert} is missing or unreadable")

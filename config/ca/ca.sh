@@ -81,9 +81,10 @@ lock() {
             continue
         fi
         tries=$((tries + 1))
-        if [ "$tries" -ge 60000 ]; then  # five minutes
+        if [ "$tries" -ge 12000 ]; then  # about 90 s, under the host's 120 s wait
             set +C
-            die "cannot take the lock $LOCK (held by ${holder:-?})"
+            die "cannot take the lock $LOCK, held by process ${holder:-?} for 90 s (if no \
+signing runs, remove it: docker exec <container> rm $LOCK)"
         fi
         sleep 0.005
     done
@@ -227,6 +228,9 @@ backup, or run \`doit new_ca\` to create a new CA on purpose)"
 }
 
 run() {
+    # A lock left by a session that died with the container's last run (its pid may be
+    # reused now): nothing signs before the container is up, so it is stale.
+    rm -f "$LOCK"
     # A shell waiting on sleep answers `docker stop` at once; a bare PID 1 sleep would not.
     trap 'exit 0' INT TERM
     while :; do

@@ -240,17 +240,18 @@ def retire_ca(client: DockerClient, ca: CaConfig, image_id: str, expected_pem: b
     """Copy the CA volume to ``<volume>.retired-<stamp>`` (the old key stays inside Docker), then
     remove the CA container and volume. Refuses a volume whose CA is not ``expected_pem``."""
     try:
-        with contextlib.suppress(NotFound):
-            _check_ours(client.api.inspect_container(ca.container), ca.container)
-            client.api.remove_container(ca.container, force=True)
         try:
             client.api.inspect_volume(ca.volume)
         except NotFound:
+            with contextlib.suppress(NotFound):
+                _check_ours(client.api.inspect_container(ca.container), ca.container)
+                client.api.remove_container(ca.container, force=True)
             return None
         retired = f"{ca.volume}.retired-{stamp}"
         client.volumes.create(retired, labels={LABEL: "retired-ca"})
         helper = client.containers.run(
-            image_id, entrypoint=["/bin/sh", "-c", "cat /ca/ca.crt && cp -a /ca/. /retired/"],
+            image_id, entrypoint=["/bin/sh", "-c", "cp -a /ca/. /retired/ || exit 1; "
+                                                   "cat /ca/ca.crt 2>/dev/null; exit 0"],
             volumes={ca.volume: {"bind": CA_DIR, "mode": "ro"},
                      retired: {"bind": "/retired", "mode": "rw"}},
             network_mode="none", detach=True, labels={LABEL: "retire"})
@@ -262,6 +263,9 @@ def retire_ca(client: DockerClient, ca: CaConfig, image_id: str, expected_pem: b
             raise CaError(f"volume {ca.volume} does not hold the CA of this output folder; it is "
                           "left alone (set ca.volume / ca.container to other names, or remove "
                           "it yourself)")
+        with contextlib.suppress(NotFound):
+            _check_ours(client.api.inspect_container(ca.container), ca.container)
+            client.api.remove_container(ca.container, force=True)
         client.api.remove_volume(ca.volume, force=True)
         return retired
     except DockerException as exc:

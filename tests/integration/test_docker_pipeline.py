@@ -256,6 +256,18 @@ def test_a_ca_replaced_behind_our_back_is_found(tmp_path: Path, docker_client: A
         container.exec_run(["mv", "/ca/ca.key.away", "/ca/ca.key"])
         assert "sign:web" in project.ran()
 
+        # Another CA swapped into the running container: its certificate never reaches a store.
+        swap = ("openssl req -x509 -newkey rsa:2048 -nodes -keyout /ca/ca.key -out /ca/ca.crt "
+                "-subj /CN=other -days 10 2>/dev/null")
+        assert container.exec_run(["sh", "-c", swap]).exit_code == 0
+        stores_before = (project.output / "components/web/keystore.jks").read_bytes()
+        (project.output / "components/web/cert.pem").unlink()
+        proc = project.doit("-c", check=False)
+        assert proc.returncode != 0
+        assert "was not issued by output/ca/ca.crt.pem" in proc.stdout
+        assert not (project.output / "components/web/cert.pem").exists()
+        assert (project.output / "components/web/keystore.jks").read_bytes() == stores_before
+
         cfg = config.load(project.root / "config/one.toml")
         image = (project.output / "ca/image.id").read_text().strip()
         dockerlib.remove_container(docker_client, names["container"])
@@ -267,4 +279,33 @@ def test_a_ca_replaced_behind_our_back_is_found(tmp_path: Path, docker_client: A
     finally:
         dockerlib.remove_container(docker_client, names["container"])
         dockerlib.remove_volume(docker_client, names["volume"])
+        dockerlib.remove_image(docker_client, names["image"])
+
+
+def test_interrupted_new_ca_is_finished_by_new_ca(tmp_path: Path, docker_client: Any,
+                                                  base_image: str) -> None:
+    """new_ca killed while the new CA was being made (volume half-written, no certificate yet):
+    the build explains, and running new_ca again finishes the job."""
+    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
+                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/one.toml")
+    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
+    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
+    (project.root / "config/one.toml").write_text(text + "[components.web]\n")
+    try:
+        project.doit()
+        # The state new_ca leaves when killed during `ca.sh init`: its claim on the new CA
+        # recorded, the CA certificate not yet exported, the volume holding part of a CA.
+        container = docker_client.containers.get(names["container"])
+        container.exec_run(["sh", "-c", "rm /ca/ca.crt /ca/ca.key"])
+        (project.output / "ca/ca.crt.pem").unlink()
+        proc = project.doit(check=False)
+        assert proc.returncode != 0 and "doit new_ca" in proc.stdout
+        project.doit("new_ca")
+        assert (project.output / "ca/ca.crt.pem").exists()
+        assert "sign:web" in project.ran()
+    finally:
+        dockerlib.remove_container(docker_client, names["container"])
+        for volume in docker_client.volumes.list():
+            if volume.name.startswith(names["volume"]):
+                dockerlib.remove_volume(docker_client, volume.name)
         dockerlib.remove_image(docker_client, names["image"])

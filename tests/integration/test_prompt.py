@@ -64,6 +64,19 @@ def test_prompted_password_opens_the_stores(tmp_path: Path) -> None:
     # A no-op build on the terminal does not ask again.
     code, shown = run_on_pty(project, [], "stores:liberty")
     assert code == 0 and b"Store password" not in shown and b".  stores" not in shown
+    # Without a terminal (cron, a pipe) the stores are not silently re-made with other passwords.
+    proc = project.doit("stores:liberty", check=False, SSL_PASSWORD="<unset>")
+    assert proc.returncode != 0
+    assert "made with a password typed at a prompt and there is no terminal now" in proc.stdout
+    assert list(stores.read_jks(data, "typed-secret").key_entries) == ["liberty"]
+
+
+def test_parallel_workers_do_not_fall_back_to_generated_passwords(tmp_path: Path) -> None:
+    project = Project.create(tmp_path / "p")
+    code, shown = run_on_pty(project, [], "-n", "2", "stores:liberty", "stores:solr")
+    assert code != 0
+    assert b"`doit -n` workers have no terminal" in shown
+    assert not list((project.output / "secrets").glob("*.password"))
 
 
 def test_prompt_answers_must_match(tmp_path: Path) -> None:
