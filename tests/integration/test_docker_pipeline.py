@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,25 @@ from tests import dockerlib
 
 from .project import Project
 from .test_rebuild import DEPLOYED, EVERYTHING
+
+
+@contextlib.contextmanager
+def own_ca(tmp_path: Path, client: Any, base_image: str,
+           components: str) -> Iterator[tuple[Project, dict[str, str]]]:
+    """A project whose docker CA has a container, volume and image of its own, removed after."""
+    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
+                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/own.toml")
+    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
+    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
+    (project.root / "config/own.toml").write_text(text + components)
+    try:
+        yield project, names
+    finally:
+        dockerlib.remove_container(client, names["container"])
+        for volume in client.volumes.list():
+            if volume.name.startswith(names["volume"]):  # with retired copies
+                dockerlib.remove_volume(client, volume.name)
+        dockerlib.remove_image(client, names["image"])
 
 
 @pytest.fixture(scope="module")
@@ -102,13 +122,8 @@ def test_switching_backend_stops(built: Project, tmp_path: Path) -> None:
 def test_parallel_signing_keeps_serials_unique(tmp_path: Path, docker_client: Any,
                                                base_image: str) -> None:
     """doit -n 4 over 20 components: four signing sessions at once."""
-    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
-                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/twenty.toml")
-    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
-    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
-    text += "".join(f"[components.node{i}]\nkey = \"ec:p256\"\n" for i in range(20))
-    (project.root / "config/twenty.toml").write_text(text)
-    try:
+    components = "".join(f"[components.node{i}]\nkey = \"ec:p256\"\n" for i in range(20))
+    with own_ca(tmp_path, docker_client, base_image, components) as (project, names):
         project.doit("-n", "4")
         serials = [x509.load_pem_x509_certificate(p.read_bytes()).serial_number
                    for p in (project.output / "components").glob("*/cert.pem")]
@@ -124,10 +139,6 @@ def test_parallel_signing_keeps_serials_unique(tmp_path: Path, docker_client: An
             f"{ca.serial_number:X}".rjust(40, "0")}
         assert len(log) == 20 and len(index) == 21
         assert project.ran() == set()
-    finally:
-        dockerlib.remove_container(docker_client, names["container"])
-        dockerlib.remove_volume(docker_client, names["volume"])
-        dockerlib.remove_image(docker_client, names["image"])
 
 
 def test_new_base_image_under_same_tag_rebuilds_the_ca_image(
@@ -204,12 +215,7 @@ def test_lost_volume_stops_then_new_ca_on_purpose(built: Project, docker_client:
 
 def test_new_ca_keeps_the_old_ca_in_a_volume(tmp_path: Path, docker_client: Any,
                                              base_image: str) -> None:
-    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
-                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/one.toml")
-    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
-    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
-    (project.root / "config/one.toml").write_text(text + "[components.web]\n")
-    try:
+    with own_ca(tmp_path, docker_client, base_image, "[components.web]\n") as (project, names):
         project.doit()
         old = (project.output / "ca/ca.crt.pem").read_bytes()
         proc = project.doit("new_ca")
@@ -224,12 +230,6 @@ def test_new_ca_keeps_the_old_ca_in_a_volume(tmp_path: Path, docker_client: Any,
         kept.remove(v=True)
         assert (project.output / "ca/ca.crt.pem").read_bytes() != old
         assert {"sign:web", "stores:web"} <= project.ran()
-    finally:
-        dockerlib.remove_container(docker_client, names["container"])
-        for volume in docker_client.volumes.list():
-            if volume.name.startswith(names["volume"]):
-                dockerlib.remove_volume(docker_client, volume.name)
-        dockerlib.remove_image(docker_client, names["image"])
 
 
 def test_a_ca_replaced_behind_our_back_is_found(tmp_path: Path, docker_client: Any,
@@ -239,12 +239,7 @@ def test_a_ca_replaced_behind_our_back_is_found(tmp_path: Path, docker_client: A
     from tasks import config
     from tasks.adapters import docker as adapter
 
-    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
-                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/one.toml")
-    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
-    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
-    (project.root / "config/one.toml").write_text(text + "[components.web]\n")
-    try:
+    with own_ca(tmp_path, docker_client, base_image, "[components.web]\n") as (project, names):
         project.doit()
         container = docker_client.containers.get(names["container"])
         assert container.exec_run(["mv", "/ca/ca.key", "/ca/ca.key.away"]).exit_code == 0
@@ -268,7 +263,7 @@ def test_a_ca_replaced_behind_our_back_is_found(tmp_path: Path, docker_client: A
         assert not (project.output / "components/web/cert.pem").exists()
         assert (project.output / "components/web/keystore.jks").read_bytes() == stores_before
 
-        cfg = config.load(project.root / "config/one.toml")
+        cfg = config.load(project.root / "config/own.toml")
         image = (project.output / "ca/image.id").read_text().strip()
         dockerlib.remove_container(docker_client, names["container"])
         dockerlib.remove_volume(docker_client, names["volume"])
@@ -276,22 +271,13 @@ def test_a_ca_replaced_behind_our_back_is_found(tmp_path: Path, docker_client: A
         proc = project.doit(check=False)
         assert proc.returncode != 0
         assert "is not the CA in output/ca/ca.crt.pem; two CAs are never mixed" in proc.stdout
-    finally:
-        dockerlib.remove_container(docker_client, names["container"])
-        dockerlib.remove_volume(docker_client, names["volume"])
-        dockerlib.remove_image(docker_client, names["image"])
 
 
 def test_interrupted_new_ca_is_finished_by_new_ca(tmp_path: Path, docker_client: Any,
                                                   base_image: str) -> None:
     """new_ca killed while the new CA was being made (volume half-written, no certificate yet):
     the build explains, and running new_ca again finishes the job."""
-    project = Project.create(tmp_path / "p", PKI_CA_BACKEND="docker",
-                             PKI_CA_BASE_IMAGE=base_image, PKI_CONFIG="config/one.toml")
-    names = {k: dockerlib.unique(f"pki-{k}") for k in ("container", "volume", "image")}
-    text = "[ca]\nkey = \"rsa:2048\"\n" + "".join(f'{k} = "{v}"\n' for k, v in names.items())
-    (project.root / "config/one.toml").write_text(text + "[components.web]\n")
-    try:
+    with own_ca(tmp_path, docker_client, base_image, "[components.web]\n") as (project, names):
         project.doit()
         # The state new_ca leaves when killed during `ca.sh init`: its claim on the new CA
         # recorded, the CA certificate not yet exported, the volume holding part of a CA.
@@ -303,9 +289,3 @@ def test_interrupted_new_ca_is_finished_by_new_ca(tmp_path: Path, docker_client:
         project.doit("new_ca")
         assert (project.output / "ca/ca.crt.pem").exists()
         assert "sign:web" in project.ran()
-    finally:
-        dockerlib.remove_container(docker_client, names["container"])
-        for volume in docker_client.volumes.list():
-            if volume.name.startswith(names["volume"]):
-                dockerlib.remove_volume(docker_client, volume.name)
-        dockerlib.remove_image(docker_client, names["image"])
