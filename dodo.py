@@ -4,6 +4,7 @@ manifest → deploy.
 Run `doit` to build everything, `doit sign:solr2` for one piece, `doit list` for every task.
 """
 
+import os
 import sys
 
 from tasks import ca, config, csr, deploy, keygen, manifest, passwords, sign, stores, verify
@@ -16,6 +17,7 @@ except ConfigError as exc:
     sys.exit("\n".join(f"error: {line}" for line in exc.problems))
 
 passwords.decide_prompt()
+os.umask(0o077)  # doit's own state file too: nothing under output/ readable by others by default
 
 try:
     fs.ensure_dir(CONFIG.output)
