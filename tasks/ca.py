@@ -156,6 +156,20 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
     existing = fs.read(layout.ca_cert)
     allow = create or (existing is None and not _issued(layout))
     client = docker.connect()
+    # Look into the volume before the container is (re)started: a CA this output folder did not
+    # make (another project with the same names) is neither adopted silently nor disturbed.
+    in_volume = docker.volume_ca_cert(client, cfg.ca, image_id)
+    if in_volume is not None and existing is not None and in_volume.strip() != existing.strip():
+        raise CaError(f"the CA in volume {cfg.ca.volume} is not the CA in {layout.ca_cert}; two "
+                      "CAs are never mixed and that volume is left alone (restore the volume, "
+                      "set ca.container / ca.volume to this project's names, or run `doit "
+                      "new_ca`)")
+    if in_volume is not None and existing is None and not create and not os.environ.get(
+            "PKI_CA_ADOPT"):
+        raise CaError(f"volume {cfg.ca.volume} already holds a CA that this output folder did "
+                      f"not create ({_describe(in_volume)}); to use it (output/ was deleted) "
+                      "run with PKI_CA_ADOPT=1, else set ca.container / ca.volume to names of "
+                      "your own")
     note(f"ca: CA backend {why(cfg)}; container {cfg.ca.container}, volume {cfg.ca.volume}")
     pem = docker.ensure_ca(client, cfg.ca, image_id, allow_create=allow)
     if existing is not None and existing != pem:
@@ -163,15 +177,19 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
                       f"the CA in {layout.ca_cert}; two CAs are never mixed (restore the volume, "
                       "or run `doit new_ca`)")
     if existing is None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes
-        cert = x509.load_pem_x509_certificate(pem)
-        note(f"ca: exported the CA certificate of volume {cfg.ca.volume}: "
-             f"{cert.subject.rfc4514_string()}, SHA-256 {cert.fingerprint(hashes.SHA256()).hex()}")
+        what = "adopted the CA already in" if in_volume is not None else "created a new CA in"
+        note(f"ca: {what} volume {cfg.ca.volume}: {_describe(pem)}")
     fs.write(layout.ca_cert, pem, secret=False)
     fs.write(layout.ca_backend, b"docker\n", secret=False)
     cid = docker.current_ca_id(client, cfg.ca, image_id) or ""
     fs.write(container_id_file(layout), cid.encode() + b"\n", secret=False)
+
+
+def _describe(pem: bytes) -> str:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    cert = x509.load_pem_x509_certificate(pem)
+    return f"{cert.subject.rfc4514_string()}, SHA-256 {cert.fingerprint(hashes.SHA256()).hex()}"
 
 
 def container_id_file(layout: fs.Layout) -> Path:

@@ -96,11 +96,18 @@ def _copy(target: Target, cid: str, payload: list[tuple[str, bytes, int]]) -> tu
     return want, how
 
 
+def _remove(target: Target, cid: str, names: list[str]) -> bool:
+    """Files deployed before that are no longer part of the component (a changed store type)."""
+    from .adapters import containers as copier
+    return copier.remove_files(_client(target.engine), cid, target.path, names)
+
+
 def deploy(cfg: Config, name: str) -> None:
     comp = cfg.components[name]
     layout = common.layout(cfg)
     sources = artefacts(layout, comp)
     state: dict[str, Any] = {}
+    before = json.loads(fs.read(state_file(layout, name)) or b"{}")
     summary = []
     for target in comp.deploy:
         url = target.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
@@ -126,6 +133,12 @@ def deploy(cfg: Config, name: str) -> None:
         files, how = _copy(target, cid, payload)
         state[target.key] = {"container_id": cid, "files": files}
         summary.append(f"{target.container}:{target.path} {len(files)} files ({how})")
+        old = before.get(target.key, {})
+        stale = sorted(set(old.get("files", {})) - set(files)) if old.get(
+            "container_id") == cid else []
+        if stale and not _remove(target, cid, stale):
+            summary.append(f"left behind in {target.container}:{target.path}: "
+                           f"{', '.join(stale)} (no shell there to remove them; remove by hand)")
     fs.write(state_file(layout, name), json.dumps(state, indent=1).encode(), secret=True)
     if summary:
         print(f"deploy {name}: " + "; ".join(summary))

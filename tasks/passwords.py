@@ -45,8 +45,8 @@ def source(layout: fs.Layout, comp: Component, role: str) -> str:
         return f"env:{comp.password.env}"
     if comp.password.file is not None:
         return f"file:{comp.password.file}"
-    if _prompt_allowed():
-        return "prompt"
+    if _prompt_allowed() or prompted_marker(layout).exists():
+        return "prompt"  # also without a terminal: a no-op run must not look like a change
     return f"file:{layout.rel(layout.password_file(comp.name, role))}"
 
 

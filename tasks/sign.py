@@ -101,8 +101,8 @@ def check_issued(cfg: Config, name: str, pem: bytes, ca_cert: Any) -> None:
         raise CaError("the CA answered with something that is not a certificate") from None
     if not common.issued_by(cert, ca_cert):
         raise CaError(f"the certificate that came back was not issued by {layout.ca_cert}; "
-                      "the CA behind the signer is another one (run `doit ca` to compare, "
-                      "restore the CA, or run `doit new_ca`)")
+                      "the CA behind the signer is another one (restore the CA volume, or run "
+                      "`doit new_ca` to make a new CA on purpose)")
     key = keys.load_pem(fs.read(layout.key(name)) or b"")
     if keys.public_der(key) != keys.public_der(cert.public_key()):
         raise CaError("the certificate that came back is for another key")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,7 @@ def build(cfg: Config, name: str) -> None:
     comp = cfg.components[name]
     layout = common.layout(cfg)
     m = Material(cfg, comp)
+    sums: dict[str, str] = {}
     current = set(targets(layout, comp))
     # Files of the store types used before (jks -> pkcs12, pem -> jks) go, with their
     # generated passwords, so that nothing stale is left to be deployed or trusted.
@@ -95,8 +98,21 @@ def build(cfg: Config, name: str) -> None:
             continue
         password = passwords.get(layout, comp, role, create=True)
         assert password is not None
-        fs.write(layout.store(name, role, kind),
-                 encode(cfg, comp, role, kind, password, m), secret=role == "keystore")
+        data = encode(cfg, comp, role, kind, password, m)
+        fs.write(layout.store(name, role, kind), data, secret=role == "keystore")
+        sums[layout.store(name, role, kind).name] = hashlib.sha256(data).hexdigest()
+    fs.write(digest_file(layout, name), json.dumps(sums).encode(), secret=True)
+
+
+def digest_file(layout: fs.Layout, name: str) -> Path:
+    """SHA-256 of the stores as written: damage is found even when only a prompt knows the
+    password (a digest of a whole store reveals nothing of its password)."""
+    return layout.dir(name) / "stores.sha256"
+
+
+def _digest_ok(layout: fs.Layout, name: str, path: Path, data: bytes) -> bool:
+    sums = json.loads(fs.read(digest_file(layout, name)) or b"{}")
+    return sums.get(path.name) == hashlib.sha256(data).hexdigest()
 
 
 def problems(cfg: Config, comp: Component, ask: bool = True) -> list[str]:
@@ -118,6 +134,8 @@ def problems(cfg: Config, comp: Component, ask: bool = True) -> list[str]:
         data = fs.read(path)
         if password is None and data is not None and not ask and passwords.source(
                 layout, comp, role) == "prompt":
+            if not _digest_ok(layout, comp.name, path, data):
+                found.append(f"{path}: not the store that was written")
             continue
         if password is None or data is None:
             found.append(f"{path}: missing, or its generated password is")

@@ -96,6 +96,16 @@ def put_files(client: Any, container_id: str, folder: str, files: list[tuple[str
     return "atomic"
 
 
+def remove_files(client: Any, container_id: str, folder: str, names: list[str]) -> bool:
+    """Remove files (a store type no longer deployed) where the container has a shell."""
+    if not names or not _has_shell(client, container_id):
+        return not names
+    paths = " ".join(shlex.quote(str(PurePosixPath(folder) / n)) for n in names)
+    exec_id = client.api.exec_create(container_id, ["sh", "-c", f"rm -f -- {paths}"])
+    client.api.exec_start(exec_id)
+    return client.api.exec_inspect(exec_id).get("ExitCode") == 0
+
+
 def read_files(client: Any, container_id: str, folder: str, names: list[str]
                ) -> dict[str, tuple[str, int, int, int]]:
     """name → (sha256, uid, gid, mode) of files in ``folder``, read back through the API."""

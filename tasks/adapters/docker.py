@@ -225,6 +225,26 @@ def ensure_ca(client: DockerClient, ca: CaConfig, image_id: str, allow_create: b
         raise EngineError(f"container {ca.container}: {_one_line(exc)}") from None
 
 
+def volume_ca_cert(client: DockerClient, ca: CaConfig, image_id: str) -> bytes | None:
+    """The CA certificate in the CA volume, read by a throwaway container (read-only mount, no
+    network) without touching the CA container; None when there is no volume or no CA in it."""
+    try:
+        client.api.inspect_volume(ca.volume)
+    except NotFound:
+        return None
+    try:
+        reader = client.containers.run(
+            image_id, entrypoint=["/bin/sh", "-c", "cat /ca/ca.crt 2>/dev/null; exit 0"],
+            volumes={ca.volume: {"bind": CA_DIR, "mode": "ro"}}, network_mode="none",
+            detach=True, labels={LABEL: "read"})
+        reader.wait(timeout=SLOW_TIMEOUT)
+        pem = reader.logs(stdout=True, stderr=False)
+        reader.remove(v=True, force=True)
+    except DockerException as exc:
+        raise EngineError(f"reading the CA volume {ca.volume}: {_one_line(exc)}") from None
+    return pem if b"-----BEGIN CERTIFICATE-----" in pem else None
+
+
 def ca_exists(client: DockerClient, ca: CaConfig) -> bool:
     """The CA container or the CA volume exists on this engine."""
     for inspect, name in ((client.api.inspect_container, ca.container),

@@ -17,6 +17,12 @@ _VALUE = re.compile(r"^[A-Za-z0-9 ._@'()-]+$")
 
 
 def check_dns(name: str) -> str:
+    try:
+        ipaddress.ip_address(name)
+        raise ValueError(f"{name!r} is an IP address (list it under ip, as an iPAddress SAN)")
+    except ValueError as exc:
+        if "is an IP address" in str(exc):
+            raise
     if len(name) > 253 or not _DNS.match(name):
         raise ValueError(f"{name!r} is not a valid DNS name")
     return name.lower()

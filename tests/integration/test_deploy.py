@@ -157,6 +157,14 @@ def test_changed_store_redeploys_and_tampering_is_found(
     assert project.ran() == set()  # the cheap check: one API call per engine
     assert project.ran(PKI_DEPLOY_VERIFY="1") == {"deploy:web"}
     assert inside(web, "/opt/i2/keys/stores/ca.crt.pem")[1] == sha(project.output / "ca/ca.crt.pem")
+    # A store type no longer used is removed from the container, not left to be trusted.
+    db = docker_client.containers.get(names["db"])
+    db.start()
+    project.set_option("components.db", 'keystore = "jks"')
+    project.set_option("components.db", 'truststore = "jks"')
+    assert "deploy:db" in project.ran()
+    listing = db.exec_run(["ls", "/var/lib/postgresql/certs"]).output.decode().split()
+    assert sorted(listing) == ["ca.crt.pem", "keystore.jks", "truststore.jks"]
 
 
 def test_required_container_missing_is_one_line(

@@ -289,3 +289,24 @@ def test_interrupted_new_ca_is_finished_by_new_ca(tmp_path: Path, docker_client:
         project.doit("new_ca")
         assert (project.output / "ca/ca.crt.pem").exists()
         assert "sign:web" in project.ran()
+
+
+def test_a_fresh_output_folder_does_not_adopt_a_ca_silently(tmp_path: Path, docker_client: Any,
+                                                            base_image: str) -> None:
+    """output/ca gone (or another project with the same names) while the volume holds a CA:
+    the build stops and names PKI_CA_ADOPT=1; with it, the same CA is used and nothing else
+    changes."""
+    with own_ca(tmp_path, docker_client, base_image, "[components.web]\n") as (project, names):
+        project.doit()
+        container_id = docker_client.containers.get(names["container"]).id
+        old = (project.output / "ca/ca.crt.pem").read_bytes()
+        for path in (project.output / "ca").iterdir():
+            path.unlink()
+        proc = project.doit(check=False)
+        assert proc.returncode != 0
+        assert f"volume {names['volume']} already holds a CA that this output folder did not " \
+               "create" in proc.stdout and "PKI_CA_ADOPT=1" in proc.stdout
+        assert docker_client.containers.get(names["container"]).id == container_id  # untouched
+        ran = project.ran(PKI_CA_ADOPT="1")
+        assert (project.output / "ca/ca.crt.pem").read_bytes() == old
+        assert not any(t.startswith(("keygen:", "sign:")) for t in ran)

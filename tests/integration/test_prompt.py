@@ -64,11 +64,20 @@ def test_prompted_password_opens_the_stores(tmp_path: Path) -> None:
     # A no-op build on the terminal does not ask again.
     code, shown = run_on_pty(project, [], "stores:liberty")
     assert code == 0 and b"Store password" not in shown and b".  stores" not in shown
-    # Without a terminal (cron, a pipe) the stores are not silently re-made with other passwords.
+    # Without a terminal (cron, a pipe) a no-op is still a no-op,
+    assert project.ran("stores:liberty", SSL_PASSWORD="<unset>") == set()
+    # and stores are not silently re-made with other passwords.
+    (project.output / "components/liberty/truststore.jks").unlink()
     proc = project.doit("stores:liberty", check=False, SSL_PASSWORD="<unset>")
     assert proc.returncode != 0
     assert "made with a password typed at a prompt and there is no terminal now" in proc.stdout
     assert list(stores.read_jks(data, "typed-secret").key_entries) == ["liberty"]
+    # and a damaged store is found without the password and re-made with the typed one.
+    path = project.output / "components/liberty/keystore.jks"
+    path.write_bytes(path.read_bytes()[:-40] + bytes(40))
+    code, shown = run_on_pty(project, [b"typed-secret", b"typed-secret"], "stores:liberty")
+    assert code == 0 and b".  stores:liberty" in shown
+    assert list(stores.read_jks(path.read_bytes(), "typed-secret").key_entries) == ["liberty"]
 
 
 def test_parallel_workers_do_not_fall_back_to_generated_passwords(tmp_path: Path) -> None:

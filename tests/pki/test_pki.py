@@ -118,7 +118,7 @@ def test_openssl_rendering_matches_local_extensions() -> None:
     assert "authorityKeyIdentifier = keyid:always" in text
 
 
-@pytest.mark.parametrize("bad", ["bad name", "a..b", "-x.com", "x;y", "a$(reboot)"])
+@pytest.mark.parametrize("bad", ["bad name", "a..b", "-x.com", "x;y", "a$(reboot)", "1.2.3.4"])
 def test_dns_names_that_could_escape_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         names.check_dns(bad)
