@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tasks.adapters import docker as adapter  # noqa: E402
+from tasks.adapters import signing  # noqa: E402
 from tasks.config import CaConfig  # noqa: E402
-from tasks.pki import keys, names, profiles, signer  # noqa: E402
+from tasks.pki import ca_protocol, keys, names, profiles, signer  # noqa: E402
 from tests import dockerlib  # noqa: E402
 
 SUBJECT = "CN=i2CA, OU=i2, O=i2Group, L=Cambridge, ST=Cambridgeshire, C=GB"
@@ -72,9 +73,10 @@ def sign_all(ca: Any, work: list[tuple[bytes, profiles.IssueRequest]]) -> None:
 
 def bench_files(work: list[tuple[bytes, profiles.IssueRequest]]) -> bytes:
     """A tar for /tmp/bench: csr<i>, ext<i>, args<i> and the serve protocol stream ``requests``."""
-    files: dict[str, bytes] = {"requests": b"".join(adapter.sign_request(c, r) for c, r in work)}
+    stream = b"".join(ca_protocol.sign_request(c, r) for c, r in work)
+    files: dict[str, bytes] = {"requests": stream}
     for i, (csr, req) in enumerate(work):
-        header = adapter.sign_request(csr, req).split(b"\n", 1)[0]
+        header = ca_protocol.sign_request(csr, req).split(b"\n", 1)[0]
         files[f"csr{i}"], files[f"args{i}"] = csr, header.split(b" ", 1)[1] + b"\n"
         files[f"ext{i}"] = profiles.openssl_extensions(req).encode()
     buf = io.BytesIO()
@@ -109,7 +111,7 @@ def rounds(client: Any, ca: CaConfig, local: signer.LocalSigner,
     bare = min(timed(exec_ok, container, ["true"]) for _ in range(20))
     seen: dict[str, list[float]] = {"docker": [], "local": [], "raw": [], "serve": []}
     for _ in range(n):
-        with adapter.DockerSigner(client, ca.container) as remote:
+        with signing.DockerSigner(client, ca.container) as remote:
             seen["docker"].append(timed(sign_all, remote, work) / len(work))
         seen["local"].append(timed(sign_all, local, work) / len(work))
         raw, served = in_container(container, len(work), bare)

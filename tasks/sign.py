@@ -70,8 +70,8 @@ def get_signer(cfg: Config) -> signer.Signer:
     if key not in _signers:
         layout = common.layout(cfg)
         if ca.backend(cfg) == "docker":
-            from .adapters import docker
-            _signers[key] = docker.DockerSigner(docker.connect(), cfg.ca.container)
+            from .adapters import docker, signing
+            _signers[key] = signing.DockerSigner(docker.connect(), cfg.ca.container)
         else:
             _signers[key] = ca.load_local_signer(layout)
     return _signers[key]

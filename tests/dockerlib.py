@@ -129,12 +129,13 @@ def sign_in_process(container: str, count: int, prefix: str) -> list[int]:
     from cryptography import x509
 
     from tasks.adapters import docker as adapter
+    from tasks.adapters import signing
     from tasks.pki import keys, names, profiles, signer
 
     client = adapter.connect()
     profile = profiles.Profile("client", ("digital_signature",), ("client_auth",))
     serials = []
-    with adapter.DockerSigner(client, container) as ca:
+    with signing.DockerSigner(client, container) as ca:
         for i in range(count):
             subject = f"CN={prefix}-{i}, O=i2Group, C=GB"
             key = keys.generate(keys.parse_spec("ec:p256"))

@@ -5,11 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
-import socket
-import struct
 import tarfile
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +16,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 
 from ..config import CaConfig
 from ..errors import CaError, EngineError
-from ..pki import names, profiles
-from ..pki.ca_protocol import sign_request
+from ..pki import names
 
 CA_SH = "/usr/local/bin/ca.sh"
 CA_DIR = "/ca"
@@ -29,25 +24,13 @@ LABEL = "i2-pki.role"
 LABELS = {LABEL: "ca"}
 NO_CA = 3  # ca.sh cacert's exit status when the volume holds no CA
 DEFAULT_URL = "unix:///var/run/docker.sock"
-SIGN_TIMEOUT = 120.0  # seconds for one answer: waits for the other sessions' lock too
 SLOW_TIMEOUT = 900  # seconds for a build (apt-get) or an RSA CA key to be made
-# OpenSSL 3 error lines: <thread>:error:<code>:<library>:<function>:<reason>:<file>:<line>:<data>
-_OPENSSL_ERROR = re.compile(r"^[0-9A-F]+:error:[0-9A-F]+:([^:]*):[^:]*:([^:]*):[^:]*:\d*:?(.*)$")
 
 
-def _one_line(exc: BaseException | str) -> str:
+def one_line(exc: BaseException | str) -> str:
     """A message on one line, shortened; an exception without text gives its type's name."""
     text = " ".join(str(exc).split())[:300]
     return text or ("" if isinstance(exc, str) else type(exc).__name__)
-
-
-def _openssl_reason(line: str) -> str:
-    """``reason (library): data`` from an OpenSSL 3 error line; other lines as they are."""
-    match = _OPENSSL_ERROR.match(line.strip())
-    if not match:
-        return _one_line(line)
-    library, reason, data = (g.strip() for g in match.groups())
-    return _one_line(f"{reason} ({library})" + (f": {data}" if data else ""))
 
 
 def connect(base_url: str | None = None, timeout: float = 10) -> DockerClient:
@@ -60,7 +43,7 @@ def connect(base_url: str | None = None, timeout: float = 10) -> DockerClient:
             client = docker.from_env(timeout=timeout)
         client.ping()
     except (DockerException, OSError) as exc:
-        raise EngineError(f"no Docker engine answers at {url}: {_one_line(exc)} "
+        raise EngineError(f"no Docker engine answers at {url}: {one_line(exc)} "
                           "(start one, or set DOCKER_HOST / PKI_CA_BACKEND=local)") from None
     return client
 
@@ -97,7 +80,7 @@ def build_ca_image(client: DockerClient, context: Path, tag: str, base_image: st
             f"(docker pull or docker load -i <file> it, or set ca.base_image / "
             f"PKI_CA_BASE_IMAGE to an image the engine has)") from None
     except DockerException as exc:
-        raise EngineError(f"cannot inspect {base_image}: {_one_line(exc)}") from None
+        raise EngineError(f"cannot inspect {base_image}: {one_line(exc)}") from None
     last = "no output"
     try:
         for chunk in client.api.build(
@@ -105,13 +88,13 @@ def build_ca_image(client: DockerClient, context: Path, tag: str, base_image: st
                 buildargs={"BASE_IMAGE": base_image}, pull=False, rm=True, forcerm=True,
                 labels={LABEL: "ca-image"}, decode=True, timeout=SLOW_TIMEOUT):
             if "error" in chunk:
-                raise EngineError(f"building {tag} failed: {_one_line(chunk['error'])}")
+                raise EngineError(f"building {tag} failed: {one_line(chunk['error'])}")
             text = str(chunk.get("stream", "")).strip()
             last = text.splitlines()[-1] if text else last
         return str(client.images.get(tag).id)
     except DockerException as exc:
-        raise EngineError(f"building {tag} failed: {_one_line(exc)} "
-                          f"(last build line: {_one_line(last)})") from None
+        raise EngineError(f"building {tag} failed: {one_line(exc)} "
+                          f"(last build line: {one_line(last)})") from None
 
 
 def image_id(client: DockerClient, ref: str) -> str | None:
@@ -192,7 +175,7 @@ def _exec(container: Any, *args: str, slow: bool = False) -> tuple[int, bytes, b
 
 def _failure(container: Any, what: str, err: bytes) -> CaError:
     lines = err.decode(errors="replace").strip().splitlines() or ["no message"]
-    return CaError(f"{what} in container {container.name} failed: {_one_line(lines[-1])}")
+    return CaError(f"{what} in container {container.name} failed: {one_line(lines[-1])}")
 
 
 def _no_ca(ca: CaConfig) -> CaError:
@@ -222,7 +205,7 @@ def ensure_ca(client: DockerClient, ca: CaConfig, image_id: str, allow_create: b
             raise _failure(container, "reading the CA certificate", err)
         return out
     except DockerException as exc:
-        raise EngineError(f"container {ca.container}: {_one_line(exc)}") from None
+        raise EngineError(f"container {ca.container}: {one_line(exc)}") from None
 
 
 def volume_ca_cert(client: DockerClient, ca: CaConfig, image_id: str) -> bytes | None:
@@ -241,7 +224,7 @@ def volume_ca_cert(client: DockerClient, ca: CaConfig, image_id: str) -> bytes |
         pem = reader.logs(stdout=True, stderr=False)
         reader.remove(v=True, force=True)
     except DockerException as exc:
-        raise EngineError(f"reading the CA volume {ca.volume}: {_one_line(exc)}") from None
+        raise EngineError(f"reading the CA volume {ca.volume}: {one_line(exc)}") from None
     return pem if b"-----BEGIN CERTIFICATE-----" in pem else None
 
 
@@ -289,7 +272,7 @@ def retire_ca(client: DockerClient, ca: CaConfig, image_id: str, expected_pem: b
         client.api.remove_volume(ca.volume, force=True)
         return retired
     except DockerException as exc:
-        raise EngineError(f"retiring {ca.container} / {ca.volume}: {_one_line(exc)}") from None
+        raise EngineError(f"retiring {ca.container} / {ca.volume}: {one_line(exc)}") from None
 
 
 def remove_ca(client: DockerClient, ca: CaConfig) -> None:
@@ -301,115 +284,4 @@ def remove_ca(client: DockerClient, ca: CaConfig) -> None:
         with contextlib.suppress(NotFound):
             client.api.remove_volume(ca.volume, force=True)
     except DockerException as exc:
-        raise EngineError(f"removing {ca.container} / {ca.volume}: {_one_line(exc)}") from None
-
-
-class _Session:
-    """One ``ca.sh serve`` process behind one exec: write requests, read stdout lines."""
-
-    def __init__(self, client: DockerClient, container: str) -> None:
-        exec_id = client.api.exec_create(container, ["/bin/sh", CA_SH, "serve"], stdin=True,
-                                         stdout=True, stderr=True)["Id"]
-        self._io = client.api.exec_start(exec_id, socket=True)
-        self._sock: socket.socket = getattr(self._io, "_sock", self._io)
-        self._sock.settimeout(SIGN_TIMEOUT)
-        self._frames = b""
-        self._stdout = b""
-        self.stderr = b""
-
-    def send(self, data: bytes) -> None:
-        self._sock.sendall(data)
-
-    def _fill(self) -> None:
-        """Read one chunk and split Docker's 8-byte-header frames (docker.utils.socket)."""
-        chunk = self._sock.recv(65536)
-        if not chunk:
-            raise EOFError
-        self._frames += chunk
-        while len(self._frames) >= 8:
-            stream, size = struct.unpack(">BxxxL", self._frames[:8])
-            if len(self._frames) < 8 + size:
-                break
-            payload, self._frames = self._frames[8:8 + size], self._frames[8 + size:]
-            if stream == 2:
-                self.stderr = (self.stderr + payload)[-4096:]
-            else:
-                self._stdout += payload
-
-    def line(self) -> str:
-        while b"\n" not in self._stdout:
-            self._fill()
-        line, self._stdout = self._stdout.split(b"\n", 1)
-        return line.decode("ascii", errors="replace")
-
-    def close(self) -> None:
-        try:
-            self.send(b"QUIT\n")
-            self._sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-        finally:
-            self._io.close()
-            self._sock.close()
-
-
-class DockerSigner:
-    """Signs through ``ca.sh serve`` in the CA container, one exec session per process."""
-
-    def __init__(self, client: DockerClient, container_name: str) -> None:
-        self.client = client
-        self.container = container_name
-        self._session: _Session | None = None
-        self._pid = os.getpid()
-        self._lock = threading.Lock()  # one request at a time on the session
-
-    def _open(self) -> _Session:
-        if self._pid != os.getpid():  # a forked worker must not talk on its parent's socket
-            self._session, self._pid = None, os.getpid()
-        if self._session is None:
-            try:
-                self._session = _Session(self.client, self.container)
-            except DockerException as exc:
-                raise CaError(f"cannot open a signing session in container "
-                              f"{self.container}: {_one_line(exc)} (run `doit ca`)") from None
-        return self._session
-
-    def sign(self, csr_pem: bytes, request: profiles.IssueRequest) -> bytes:
-        """Send one SIGN request and return the certificate PEM; CaError on ERR."""
-        try:
-            data = sign_request(csr_pem, request)
-        except ValueError as exc:
-            raise CaError(str(exc)) from None
-        with self._lock:
-            session = self._open()
-            try:
-                session.send(data)
-                status = session.line()
-                lines = []
-                while status == "OK" and (line := session.line()) != "END":
-                    lines.append(line)
-            except (OSError, EOFError) as exc:
-                why = _one_line(session.stderr.decode(errors="replace")) or _one_line(exc)
-                self.close()
-                raise CaError(f"the signing session in container {self.container} failed: "
-                              f"{why}") from None
-        if status.startswith("ERR"):
-            raise CaError(f"the CA in container {self.container} refused the request: "
-                          f"{_openssl_reason(status[3:])}")
-        if status != "OK":
-            self.close()
-            raise CaError(f"unexpected answer from container {self.container}: "
-                          f"{_one_line(status)}")
-        return ("\n".join(lines) + "\n").encode("ascii")
-
-    def close(self) -> None:
-        """End the session (the serve loop exits on QUIT or end of input)."""
-        if self._session is not None:
-            session, self._session = self._session, None
-            session.close()
-
-    def __enter__(self) -> DockerSigner:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        raise EngineError(f"removing {ca.container} / {ca.volume}: {one_line(exc)}") from None

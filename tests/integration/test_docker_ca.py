@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 from tasks.adapters import docker as adapter
+from tasks.adapters import signing
 from tasks.config import CaConfig
 from tasks.errors import CaError, EngineError
 from tasks.pki import keys, names, profiles, signer
@@ -64,7 +65,7 @@ def docker_ca(docker_client: Any, ca_image: str,
 
 @pytest.fixture(scope="module")
 def docker_signer(docker_client: Any, docker_ca: tuple[CaConfig, bytes]) -> Iterator[Any]:
-    with adapter.DockerSigner(docker_client, docker_ca[0].container) as ca:
+    with signing.DockerSigner(docker_client, docker_ca[0].container) as ca:
         yield ca
 
 
