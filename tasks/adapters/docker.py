@@ -33,9 +33,17 @@ def one_line(exc: BaseException | str) -> str:
     return text or ("" if isinstance(exc, str) else type(exc).__name__)
 
 
+_clients: dict[tuple[int, str], DockerClient] = {}
+
+
 def connect(base_url: str | None = None, timeout: float = 10) -> DockerClient:
-    """A client for ``base_url`` (default: DOCKER_HOST) that has answered a ping."""
+    """A client for ``base_url`` (default: DOCKER_HOST) that has answered a ping; one per engine
+    and process, so that up-to-date checks do not pay a version call and a ping each (``timeout``
+    bounds the first ping; requests then wait 10 s, longer ones set their own)."""
     url = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_URL
+    key = (os.getpid(), url)  # a forked `doit -n` worker opens its own connections
+    if key in _clients:
+        return _clients[key]
     try:
         if base_url:
             client = docker.DockerClient(base_url=base_url, timeout=timeout)
@@ -45,13 +53,15 @@ def connect(base_url: str | None = None, timeout: float = 10) -> DockerClient:
     except (DockerException, OSError) as exc:
         raise EngineError(f"no Docker engine answers at {url}: {one_line(exc)} "
                           "(start one, or set DOCKER_HOST / PKI_CA_BACKEND=local)") from None
+    client.api.timeout = 10
+    _clients[key] = client
     return client
 
 
 def engine_answers() -> bool:
     """Whether an engine answers a ping within a few seconds; never raises."""
     try:
-        connect(timeout=3).close()
+        connect(timeout=3)
         return True
     except Exception:  # noqa: BLE001 - any failure means "no"
         return False
