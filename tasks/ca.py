@@ -25,7 +25,7 @@ def backend(cfg: Config) -> str:
     """The backend that holds (or will hold) the CA: the recorded one wins over ``auto``."""
     key = str(cfg.output)
     if key not in _backend_cache:
-        recorded = (fs.read(fs.Layout(cfg.output).ca_backend) or b"").decode().strip()
+        recorded = fs.read_word(fs.Layout(cfg.output).ca_backend)
         if cfg.backend != "auto":
             _backend_cache[key] = cfg.backend
         elif recorded:
@@ -46,18 +46,15 @@ def why(cfg: Config) -> str:
     chosen = backend(cfg)
     if cfg.backend != "auto":
         return f"{chosen} (settings.ca_backend / PKI_CA_BACKEND)"
-    if (fs.read(fs.Layout(cfg.output).ca_backend) or b"").strip():
+    if fs.read_word(fs.Layout(cfg.output).ca_backend):
         return f"{chosen} (auto: the existing CA's backend)"
     return chosen + (" (auto: a Docker engine answered)" if chosen == "docker"
                      else " (auto: no Docker engine answered)")
 
 
-def image_id_file(layout: fs.Layout) -> Path:
-    return layout.ca_dir / "image.id"
-
 
 def _check_switch(cfg: Config, layout: fs.Layout, chosen: str) -> None:
-    recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    recorded = fs.read_word(layout.ca_backend)
     if recorded and recorded != chosen:
         raise CaError(f"the CA in {layout.ca_dir} is held by the {recorded} backend but "
                       f"{chosen} was chosen; two CAs are never mixed (set PKI_CA_BACKEND="
@@ -79,7 +76,7 @@ def _refuse_silent_new_ca(layout: fs.Layout, missing: str) -> None:
 def local_ca_ok(cfg: Config) -> bool:
     layout = common.layout(cfg)
     cert, key = common.load_cert(layout.ca_cert), fs.read(layout.ca_key)
-    recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    recorded = fs.read_word(layout.ca_backend)
     if cert is None or key is None or recorded != "local":
         return False
     try:
@@ -110,7 +107,7 @@ def ensure_local_ca(cfg: Config, create: bool = False) -> None:
                               "the CA is never regenerated implicitly (restore it from backup, "
                               "or run `doit new_ca`)")
         load_local_signer(layout)
-    fs.write(layout.ca_backend, b"local\n", secret=False)
+    fs.write_word(layout.ca_backend, "local")
 
 
 def load_local_signer(layout: fs.Layout) -> signer.LocalSigner:
@@ -131,11 +128,11 @@ def load_local_signer(layout: fs.Layout) -> signer.LocalSigner:
 def docker_ca_ok(cfg: Config) -> bool:
     from .adapters import docker
     layout = common.layout(cfg)
-    image_id = (fs.read(image_id_file(layout)) or b"").decode().strip()
-    recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    image_id = fs.read_word(layout.ca_image_id)
+    recorded = fs.read_word(layout.ca_backend)
     if not image_id or recorded != "docker" or common.load_cert(layout.ca_cert) is None:
         return False
-    recorded_id = (fs.read(container_id_file(layout)) or b"").decode().strip()
+    recorded_id = fs.read_word(layout.ca_container_id)
     try:
         # The very container this output folder last checked: one recreated by someone else
         # (another project with the same names) makes `ca` compare the CA certificates again.
@@ -152,7 +149,7 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
     if not cfg.ca.key.is_rsa and fs.read(layout.ca_cert) is None:
         raise CaError(f"the docker CA only makes RSA keys, not {cfg.ca.key} (set ca.key to "
                       "rsa:<bits>, or use the local backend)")
-    image_id = (fs.read(image_id_file(layout)) or b"").decode().strip()
+    image_id = fs.read_word(layout.ca_image_id)
     existing = fs.read(layout.ca_cert)
     allow = create or (existing is None and not _issued(layout))
     client = docker.connect()
@@ -180,9 +177,8 @@ def ensure_docker_ca(cfg: Config, create: bool = False) -> None:
         what = "adopted the CA already in" if in_volume is not None else "created a new CA in"
         note(f"ca: {what} volume {cfg.ca.volume}: {_describe(pem)}")
     fs.write(layout.ca_cert, pem, secret=False)
-    fs.write(layout.ca_backend, b"docker\n", secret=False)
-    cid = docker.current_ca_id(client, cfg.ca, image_id) or ""
-    fs.write(container_id_file(layout), cid.encode() + b"\n", secret=False)
+    fs.write_word(layout.ca_backend, "docker")
+    fs.write_word(layout.ca_container_id, docker.current_ca_id(client, cfg.ca, image_id) or "")
 
 
 def _describe(pem: bytes) -> str:
@@ -192,12 +188,6 @@ def _describe(pem: bytes) -> str:
     return f"{cert.subject.rfc4514_string()}, SHA-256 {cert.fingerprint(hashes.SHA256()).hex()}"
 
 
-def container_id_file(layout: fs.Layout) -> Path:
-    return layout.ca_dir / "container.id"
-
-
-def base_id_file(layout: fs.Layout) -> Path:
-    return layout.ca_dir / "base.id"
 
 
 def _build(cfg: Config) -> tuple[str, str]:
@@ -209,8 +199,8 @@ def _build(cfg: Config) -> tuple[str, str]:
 
 
 def _record_image(layout: fs.Layout, ids: tuple[str, str]) -> None:
-    fs.write(base_id_file(layout), ids[1].encode() + b"\n", secret=False)
-    fs.write(image_id_file(layout), ids[0].encode() + b"\n", secret=False)
+    fs.write_word(layout.ca_base_id, ids[1])
+    fs.write_word(layout.ca_image_id, ids[0])
 
 
 def build_image(cfg: Config) -> None:
@@ -222,8 +212,8 @@ def image_ok(cfg: Config) -> bool:
     re-loaded under the same tag rebuilds the CA image)."""
     from .adapters import docker
     layout = common.layout(cfg)
-    built = (fs.read(image_id_file(layout)) or b"").decode().strip()
-    base = (fs.read(base_id_file(layout)) or b"").decode().strip()
+    built = fs.read_word(layout.ca_image_id)
+    base = fs.read_word(layout.ca_base_id)
     try:
         client = docker.connect()
         return bool(built) and docker.image_id(client, built) == built and bool(base) and (
@@ -237,7 +227,7 @@ def new_ca(cfg: Config) -> None:
     image, key type) is checked before the old CA is touched; the old CA is kept, in
     output/ca.retired-<time> (local) or the volume <volume>.retired-<time> (docker)."""
     layout = common.layout(cfg)
-    recorded = (fs.read(layout.ca_backend) or b"").decode().strip()
+    recorded = fs.read_word(layout.ca_backend)
     chosen = cfg.backend if cfg.backend != "auto" else recorded or backend(cfg)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     ids = None
@@ -249,7 +239,7 @@ def new_ca(cfg: Config) -> None:
         from .adapters import docker
         client = docker.connect()
         if recorded == "docker":
-            image = ids[0] if ids else (fs.read(image_id_file(layout)) or b"").decode().strip()
+            image = ids[0] if ids else fs.read_word(layout.ca_image_id)
             retired = docker.retire_ca(client, cfg.ca, image, fs.read(layout.ca_cert), stamp)
             if retired:
                 note(f"new_ca: the old CA is kept in volume {retired}")
@@ -264,7 +254,7 @@ def new_ca(cfg: Config) -> None:
     if ids is not None:
         _record_image(layout, ids)
         # Claimed before it exists: a new_ca interrupted from here on is finished by new_ca.
-        fs.write(layout.ca_backend, b"docker\n", secret=False)
+        fs.write_word(layout.ca_backend, "docker")
         ensure_docker_ca(cfg, create=True)
     else:
         ensure_local_ca(cfg, create=True)
@@ -280,7 +270,7 @@ def tasks(cfg: Config) -> Iterator[dict[str, Any]]:
             "basename": "ca_image",
             "doc": "build the CA image from config/ca (docker backend)",
             "actions": [common.action("ca_image", None, build_image, cfg)],
-            "file_dep": context, "targets": [image_id_file(layout)],
+            "file_dep": context, "targets": [layout.ca_image_id],
             "uptodate": [_config(cfg, "base_image", "image"), (image_ok, [cfg])],
         }
     yield {
@@ -288,7 +278,7 @@ def tasks(cfg: Config) -> Iterator[dict[str, Any]]:
         "doc": f"reuse the {chosen} CA, or create it the first time (never implicitly again)",
         "actions": [common.action("ca", None, ensure_docker_ca if chosen == "docker"
                                   else ensure_local_ca, cfg)],
-        "file_dep": [image_id_file(layout)] if chosen == "docker" else [],
+        "file_dep": [layout.ca_image_id] if chosen == "docker" else [],
         "targets": [layout.ca_cert, layout.ca_backend],
         "uptodate": [_config(cfg, "container", "volume", "image"),
                      (docker_ca_ok if chosen == "docker" else local_ca_ok, [cfg])],

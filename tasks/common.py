@@ -1,4 +1,4 @@
-"""Shared pieces of every stage: the user-error wrapper, cached loaders and the CA's view."""
+"""Shared pieces of every stage: the user-error wrapper and certificate loading."""
 
 from __future__ import annotations
 

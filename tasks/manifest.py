@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from doit.tools import config_changed
 
 from . import common, passwords, stores
@@ -15,57 +17,42 @@ from .adapters import fs
 from .config import Component, Config
 
 
-def _store(layout: fs.Layout, comp: Component, role: str, kind: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"role": role, "type": kind,
-                             "path": layout.rel(layout.store(comp.name, role, kind))}
-    if kind == "pem":
-        entry["alias"] = None
-        entry["password_source"] = None
-        if role == "keystore":
-            entry.update({k: layout.rel(p) for k, p in layout.pem_extras(comp.name).items()})
-            entry["certificate"] = layout.rel(layout.cert(comp.name))
-    else:
-        entry["alias"] = comp.alias if role == "keystore" else None
-        entry["password_source"] = passwords.source(layout, comp, role)
-    if role == "truststore" and kind != "pem":
-        entry["ca_alias"] = None
+def _store(layout: fs.Layout, comp: Component, role: str, kind: str,
+           ca_alias: str) -> dict[str, Any]:
+    """One store: the truststore's alias is the CA's, a PEM keystore has none."""
+    entry: dict[str, Any] = {
+        "role": role, "type": kind, "path": layout.rel(layout.store(comp.name, role, kind)),
+        "alias": ca_alias if role == "truststore" else (None if kind == "pem" else comp.alias),
+        "password_source": None if kind == "pem" else passwords.source(layout, comp, role)}
+    if kind == "pem" and role == "keystore":
+        entry.update({k: layout.rel(p) for k, p in layout.pem_extras(comp.name).items()})
+        entry["certificate"] = layout.rel(layout.cert(comp.name))
     return entry
 
 
 def component(cfg: Config, comp: Component) -> dict[str, Any]:
     layout = common.layout(cfg)
     cert = common.load_cert(layout.cert(comp.name)) if comp.has_key else None
-    out: dict[str, Any] = {
+    return {
         "certificate": layout.rel(layout.cert(comp.name)) if cert else None,
         "private_key": layout.rel(layout.key(comp.name)) if cert else None,
         "serial": f"{cert.serial_number:x}" if cert else None,
-        "fingerprint_sha256": cert.fingerprint(_sha256()).hex() if cert else None,
+        "fingerprint_sha256": cert.fingerprint(hashes.SHA256()).hex() if cert else None,
         "not_after": cert.not_valid_after_utc.isoformat() if cert else None,
         "subject": comp.subject if comp.has_key else None,
         "profile": comp.profile.name if comp.profile else None,
-        "dns": list(cert_dns(cert)) if cert else [],
+        "dns": cert_dns(cert) if cert else [],
         "ip": list(comp.ip) if cert else [],
-        "stores": [_store(layout, comp, r, t) for r, t in stores.roles(comp)],
+        "stores": [_store(layout, comp, r, t, cfg.ca.alias) for r, t in stores.roles(comp)],
     }
-    for s in out["stores"]:
-        if s["role"] == "truststore":
-            s["alias"] = cfg.ca.alias
-            s.pop("ca_alias", None)
-    return out
 
 
-def cert_dns(cert: Any) -> list[str]:
-    from cryptography import x509
+def cert_dns(cert: x509.Certificate) -> list[str]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
     return list(san.get_values_for_type(x509.DNSName))
-
-
-def _sha256() -> Any:
-    from cryptography.hazmat.primitives import hashes
-    return hashes.SHA256()
 
 
 def write(cfg: Config) -> None:
@@ -74,8 +61,8 @@ def write(cfg: Config) -> None:
     doc = {
         "ca": {"certificate": layout.rel(layout.ca_cert),
                "subject": ca.subject.rfc4514_string() if ca else None,
-               "backend": (fs.read(layout.ca_backend) or b"").decode().strip() or None,
-               "fingerprint_sha256": ca.fingerprint(_sha256()).hex() if ca else None,
+               "backend": fs.read_word(layout.ca_backend) or None,
+               "fingerprint_sha256": ca.fingerprint(hashes.SHA256()).hex() if ca else None,
                "not_after": ca.not_valid_after_utc.isoformat() if ca else None},
         "components": {c.name: component(cfg, c) for c in cfg.components.values()},
     }

@@ -42,6 +42,19 @@ class Layout:
         return self.ca_dir / "backend"
 
     @property
+    def ca_image_id(self) -> Path:
+        return self.ca_dir / "image.id"
+
+    @property
+    def ca_base_id(self) -> Path:
+        return self.ca_dir / "base.id"
+
+    @property
+    def ca_container_id(self) -> Path:
+        """The CA container `ca` last checked: another one (recreated elsewhere) is re-checked."""
+        return self.ca_dir / "container.id"
+
+    @property
     def secrets(self) -> Path:
         return self.root / "secrets"
 
@@ -117,3 +130,12 @@ def read(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
+
+
+def read_word(path: Path) -> str:
+    """A one-line record (a backend name, an image id), or "" when missing."""
+    return (read(path) or b"").decode().strip()
+
+
+def write_word(path: Path, word: str) -> None:
+    write(path, word.encode() + b"\n", secret=False)
